@@ -1,0 +1,156 @@
+"""`leancoder` / `python -m app`: the window by default; the same core headless with a command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from app import __version__
+from app.core.errors import LeanCoderError
+from app.core.starter import STARTER_KEY
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+DIM = "\x1b[2m"
+RESET = "\x1b[0m"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leancoder",
+        description="Private, local AI coding. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"LeanCoder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the window (the default)")
+    gui.add_argument("--model", help="GGUF file to load at start, or 'starter'")
+
+    ask = sub.add_parser("ask", help="ask a model one question and stream the answer")
+    ask.add_argument("prompt", help="the question")
+    ask.add_argument("--model", required=True, help=f"path of a GGUF file, or '{STARTER_KEY}'")
+    ask.add_argument("--ctx", type=_positive_int, default=4096, help="context size in tokens")
+    ask.add_argument("--gpu-layers", type=int, default=0, help="layers on the GPU (-1: all)")
+    ask.add_argument("--threads", type=int, default=None, help="CPU threads (default: auto)")
+    ask.add_argument("--max-tokens", type=_positive_int, default=None)
+    ask.add_argument("--temperature", type=float, default=0.7)
+    ask.add_argument("--seed", type=int, default=None)
+    ask.add_argument("--system", default=None, help="a system message")
+    ask.add_argument(
+        "--template",
+        choices=("model", "default"),
+        default="model",
+        help="the model's own chat template, or the generic ChatML one",
+    )
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in (None, "gui"):
+        from app.ui.application import run_gui  # Qt only when the window is wanted
+
+        return run_gui(model=getattr(args, "model", None))
+    if args.command == "ask":
+        return _ask(args, sys.stdout, sys.stderr)
+    return EXIT_USER_ERROR  # pragma: no cover - argparse rejects unknown commands
+
+
+def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from app.core.engine import Engine, GenerationEvent, LoadOptions, ReplyStats, SamplingParams
+    from app.core.starter import resolve_model
+    from app.core.thinking_parser import Channel
+
+    engine = Engine()
+    color = out.isatty() and not args.json
+    thinking: list[str] = []
+    answer: list[str] = []
+    stats = ReplyStats()
+    current: list[Channel | None] = [None]
+
+    def show(event: GenerationEvent) -> None:
+        if event.kind != "text" or args.json:
+            return
+        if event.channel is not current[0]:
+            if current[0] is Channel.THINKING:
+                out.write(RESET if color else "\n[/thinking]\n")
+            if event.channel is Channel.THINKING:
+                out.write(DIM if color else "[thinking]\n")
+            current[0] = event.channel
+        out.write(event.text)
+        out.flush()
+
+    try:
+        path = resolve_model(args.model)
+        info = engine.load(
+            path,
+            LoadOptions(
+                n_ctx=args.ctx,
+                n_gpu_layers=args.gpu_layers,
+                n_threads=args.threads,
+                template=args.template,
+            ),
+        )
+        for note in info.notes:
+            err.write(f"note: {note}\n")
+        messages = [{"role": "system", "content": args.system}] if args.system else []
+        messages.append({"role": "user", "content": args.prompt})
+        sampling = SamplingParams(
+            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+        )
+        for event in engine.generate(messages, sampling):
+            show(event)
+            if event.kind == "text":
+                (thinking if event.channel is Channel.THINKING else answer).append(event.text)
+            elif event.kind == "done":
+                stats = event.stats
+    except LeanCoderError as exc:
+        if args.json:
+            out.write(json.dumps({"error": str(exc)}) + "\n")
+        err.write(f"error: {exc}\n")
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    finally:
+        engine.unload()
+    if args.json:
+        result = {
+            "model": str(path),
+            "thinking_format": info.thinking_format.value,
+            "thinking": "".join(thinking),
+            "text": "".join(answer),
+            "stats": stats.to_dict(),
+        }
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        return EXIT_OK
+    if current[0] is Channel.THINKING:
+        out.write(RESET if color else "\n[/thinking]\n")
+    out.write("\n")
+    err.write(_stats_line(stats) + "\n")
+    return EXIT_OK
+
+
+def _stats_line(stats: object) -> str:
+    from app.core.engine import ReplyStats
+
+    assert isinstance(stats, ReplyStats)
+    return (
+        f"[{stats.prompt_tokens} prompt tokens at {stats.prompt_tokens_per_s:.0f} tok/s, "
+        f"first token {stats.time_to_first_token_s * 1000:.0f} ms, "
+        f"{stats.thinking_tokens} thinking + {stats.answer_tokens} answer tokens at "
+        f"{stats.decode_tokens_per_s:.1f} tok/s, finished: {stats.finish_reason}]"
+    )

@@ -1,0 +1,176 @@
+"""Chats persisted in SQLite, written as they stream so a crash loses nothing already shown.
+
+WAL mode with synchronous=NORMAL: a committed write survives the process dying (only an OS crash
+can lose the last moments), and an UPDATE of one row costs well under a millisecond, so the chat
+view can save every piece it shows. A reply that was still streaming when the process died is
+marked `interrupted` on the next open instead of pretending it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL DEFAULT '',
+    thinking TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'complete',
+    stats TEXT NOT NULL DEFAULT '{}',
+    meta TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_chat ON messages(chat_id, id);
+"""
+
+STREAMING = "streaming"
+COMPLETE = "complete"
+INTERRUPTED = "interrupted"
+CANCELLED = "cancelled"
+FAILED = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatSummary:
+    id: int
+    title: str
+    updated: float
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    id: int
+    chat_id: int
+    role: str
+    content: str
+    thinking: str = ""
+    status: str = COMPLETE
+    stats: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._db.execute("UPDATE messages SET status=? WHERE status=?", (INTERRUPTED, STREAMING))
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- chats ---------------------------------------------------------------------------------
+
+    def create_chat(self, title: str = "New chat") -> int:
+        now = time.time()
+        cur = self._db.execute(
+            "INSERT INTO chats(title, created, updated) VALUES (?, ?, ?)", (title, now, now)
+        )
+        return int(cur.lastrowid or 0)
+
+    def list_chats(self) -> list[ChatSummary]:
+        rows = self._db.execute(
+            "SELECT id, title, updated FROM chats ORDER BY updated DESC, id DESC"
+        )
+        return [ChatSummary(int(r[0]), str(r[1]), float(r[2])) for r in rows]
+
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        self._db.execute("UPDATE chats SET title=? WHERE id=?", (title, chat_id))
+
+    def delete_chat(self, chat_id: int) -> None:
+        self._db.execute("DELETE FROM chats WHERE id=?", (chat_id,))
+
+    def chat_title(self, chat_id: int) -> str | None:
+        row = self._db.execute("SELECT title FROM chats WHERE id=?", (chat_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        chat_id: int,
+        role: str,
+        content: str = "",
+        *,
+        thinking: str = "",
+        status: str = COMPLETE,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        now = time.time()
+        cur = self._db.execute(
+            "INSERT INTO messages(chat_id, role, content, thinking, status, meta, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, role, content, thinking, status, json.dumps(meta or {}), now),
+        )
+        self._db.execute("UPDATE chats SET updated=? WHERE id=?", (now, chat_id))
+        return int(cur.lastrowid or 0)
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | None = None,
+        thinking: str | None = None,
+        status: str | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> None:
+        sets: list[str] = []
+        values: list[Any] = []
+        for column, value in (("content", content), ("thinking", thinking), ("status", status)):
+            if value is not None:
+                sets.append(f"{column}=?")
+                values.append(value)
+        if stats is not None:
+            sets.append("stats=?")
+            values.append(json.dumps(stats))
+        if sets:
+            self._db.execute(
+                f"UPDATE messages SET {', '.join(sets)} WHERE id=?", (*values, message_id)
+            )
+
+    def messages(self, chat_id: int) -> list[StoredMessage]:
+        rows = self._db.execute(
+            "SELECT id, chat_id, role, content, thinking, status, stats, meta FROM messages"
+            " WHERE chat_id=? ORDER BY id",
+            (chat_id,),
+        )
+        return [
+            StoredMessage(
+                id=int(r[0]),
+                chat_id=int(r[1]),
+                role=str(r[2]),
+                content=str(r[3]),
+                thinking=str(r[4]),
+                status=str(r[5]),
+                stats=json.loads(r[6] or "{}"),
+                meta=json.loads(r[7] or "{}"),
+            )
+            for r in rows
+        ]
+
+
+def history_for_model(messages: list[StoredMessage]) -> list[dict[str, str]]:
+    """What the model sees of a chat: roles and answers. Old thinking stays out, as templates do."""
+    out: list[dict[str, str]] = []
+    for m in messages:
+        if m.role == "assistant" and not m.content.strip():
+            continue  # a reply that was stopped before it said anything
+        out.append({"role": m.role, "content": m.content})
+    return out

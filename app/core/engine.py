@@ -1,0 +1,419 @@
+"""Load a GGUF model and stream replies from it as channel-tagged events.
+
+The engine owns one `llama_cpp.Llama`. It renders prompts with the model's own chat template, drives
+`Llama.generate()` token by token (so later features can steer sampling and inject tokens), splits
+the stream into thinking and answer, and keeps the statistics a user wants to see. It is not
+thread-safe by design: one serialized worker owns it (see `app.core.serial_worker`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import llama_cpp
+import psutil
+
+from app.core import llama_backend
+from app.core.chat_template import ChatTemplate, Message
+from app.core.errors import GenerationError, ModelLoadError
+from app.core.gguf_file import GGUFHeader, read_header
+from app.core.thinking_parser import (
+    Channel,
+    ThinkingFormat,
+    ThinkingParser,
+    detect_format,
+    prompt_opens_thinking,
+)
+
+GIB = 1024**3
+# Compute buffers, logits, the runtime itself: what a load costs beyond weights and KV cache.
+LOAD_OVERHEAD_BYTES = 300 * 1024**2
+
+
+class CancelToken(Protocol):
+    """Anything with `is_set()`, such as `threading.Event`. Checked once per token."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    n_ctx: int = 4096  # 0: the model's training context
+    n_gpu_layers: int = 0  # -1: all
+    n_threads: int | None = None
+    n_batch: int = 512
+    template: Literal["model", "default"] = "model"
+    # A Jinja chat template to use instead of the model's (a user fix for a broken template).
+    template_override: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    max_tokens: int | None = None  # None: until the model stops or the context is full
+    seed: int | None = None
+
+
+@dataclass(slots=True)
+class ReplyStats:
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # reused from the KV cache, not evaluated again
+    prompt_seconds: float = 0.0
+    time_to_first_token_s: float = 0.0
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    decode_seconds: float = 0.0
+    total_seconds: float = 0.0
+    finish_reason: str = ""  # stop | length | context | cancelled
+
+    @property
+    def generated_tokens(self) -> int:
+        return self.thinking_tokens + self.answer_tokens
+
+    @property
+    def prompt_tokens_per_s(self) -> float:
+        evaluated = self.prompt_tokens - self.cached_prompt_tokens
+        return evaluated / self.prompt_seconds if self.prompt_seconds > 0 else 0.0
+
+    @property
+    def decode_tokens_per_s(self) -> float:
+        # The first token's time is prompt processing; speed counts the ones after it.
+        n = self.generated_tokens - 1
+        return n / self.decode_seconds if n > 0 and self.decode_seconds > 0 else 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReplyStats:
+        """Rebuild from `to_dict()` output (stored chats); unknown or derived keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["generated_tokens"] = self.generated_tokens
+        data["prompt_tokens_per_s"] = round(self.prompt_tokens_per_s, 2)
+        data["decode_tokens_per_s"] = round(self.decode_tokens_per_s, 2)
+        for key in ("prompt_seconds", "time_to_first_token_s", "decode_seconds", "total_seconds"):
+            data[key] = round(data[key], 4)
+        return data
+
+
+EventKind = Literal["text", "thinking_open", "thinking_close", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationEvent:
+    """One step of a reply. `stats` is a snapshot taken when the event was made."""
+
+    kind: EventKind
+    channel: Channel
+    text: str
+    stats: ReplyStats
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    path: Path
+    name: str
+    architecture: str
+    file_size: int
+    n_ctx: int
+    n_ctx_train: int
+    n_params: int
+    thinking_format: ThinkingFormat
+    template_name: str
+    notes: list[str] = field(default_factory=list)
+
+
+def kv_cache_bytes(header: GGUFHeader, n_ctx: int, bytes_per_element: float = 2.0) -> int:
+    """KV bytes = layers x KV heads x (key + value length) x bytes/element x tokens (f16)."""
+    n_layer = int(header.arch_value("block_count", 0) or 0)
+    n_head = header.arch_value("attention.head_count", 0) or 0
+    n_head_kv = header.arch_value("attention.head_count_kv", n_head) or n_head
+    n_embd = int(header.arch_value("embedding_length", 0) or 0)
+    heads_kv = list(n_head_kv) if isinstance(n_head_kv, list) else [int(n_head_kv)] * n_layer
+    heads = list(n_head) if isinstance(n_head, list) else [int(n_head)] * n_layer
+    default_dim = n_embd // max(1, max(heads, default=1))
+    key_len = int(header.arch_value("attention.key_length", default_dim) or default_dim)
+    value_len = int(header.arch_value("attention.value_length", default_dim) or default_dim)
+    per_token = sum(h * (key_len + value_len) for h in heads_kv[:n_layer])
+    return int(per_token * bytes_per_element * n_ctx)
+
+
+def _check_memory(header: GGUFHeader, n_ctx: int, on_gpu: bool) -> None:
+    """Refuse a CPU load that cannot fit, instead of letting the OS kill the process mid-load."""
+    if on_gpu:
+        return  # VRAM fit is the fit estimator's job; here we only guard host RAM.
+    need = header.tensor_bytes + kv_cache_bytes(header, n_ctx) + LOAD_OVERHEAD_BYTES
+    available = psutil.virtual_memory().available
+    if need <= available:
+        return
+    spare = available - header.tensor_bytes - LOAD_OVERHEAD_BYTES
+    per_token = max(1, kv_cache_bytes(header, 1))
+    fits = max(0, spare // per_token)
+    hint = (
+        f"A context of at most {fits // 256 * 256:,} tokens would fit."
+        if fits >= 512
+        else "Even a small context will not fit: close other programs or choose a smaller model."
+    )
+    raise ModelLoadError(
+        f"Not enough memory to load {header.name} with a context of {n_ctx:,} tokens: it needs "
+        f"about {need / GIB:.1f} GiB and {available / GIB:.1f} GiB is free. {hint}"
+    )
+
+
+class Engine:
+    """One loaded model and the generation loop over it."""
+
+    def __init__(self) -> None:
+        self._llm: llama_cpp.Llama | None = None
+        self._template: ChatTemplate | None = None
+        self._pieces: llama_backend.TokenPieces | None = None
+        self.info: ModelInfo | None = None
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def load(
+        self,
+        path: str | Path,
+        options: LoadOptions | None = None,
+        progress: Callable[[float], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> ModelInfo:
+        """Load a GGUF file, replacing any loaded model. Progress goes 0.0 -> 1.0."""
+        options = options or LoadOptions()
+        path = Path(path)
+        header = read_header(path)  # clear errors for missing, non-GGUF and truncated files
+        n_ctx_train = header.context_length or 4096
+        notes: list[str] = []
+        n_ctx = options.n_ctx or n_ctx_train
+        if n_ctx > n_ctx_train:
+            notes.append(f"Context {n_ctx:,} reduced to the model's trained {n_ctx_train:,}.")
+            n_ctx = n_ctx_train
+        on_gpu = options.n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+        _check_memory(header, n_ctx, on_gpu)
+        self.unload()
+        if progress:
+            progress(0.0)
+
+        def on_progress(fraction: float) -> bool:
+            if progress:
+                progress(min(0.95, fraction * 0.95))
+            return not (cancel and cancel.is_set())
+
+        llama_backend.clear_log()
+        try:
+            with llama_backend.model_params_hook(on_progress):
+                llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=options.n_gpu_layers,
+                    n_threads=options.n_threads,
+                    n_batch=options.n_batch,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError, MemoryError) as exc:
+            if cancel and cancel.is_set():
+                raise ModelLoadError("Loading was cancelled.") from exc
+            if isinstance(exc, MemoryError):
+                detail = f"out of memory ({exc})"
+            else:
+                detail = llama_backend.last_error_line() or str(exc)
+            raise ModelLoadError(
+                f"llama.cpp could not load {path.name}: {detail}. If memory is short, try a "
+                "smaller context or model; if the architecture is new, update LeanCoder."
+            ) from exc
+        self._llm = llm
+        self._pieces = llama_backend.TokenPieces(llama_cpp.llama_model_get_vocab(llm.model))
+        vocab = llm._model
+        bos = vocab.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
+        eos = vocab.token_get_text(llm.token_eos()) if llm.token_eos() >= 0 else ""
+        try:
+            template_source = header.chat_template if options.template == "model" else None
+            if options.template_override is not None:
+                template_source = options.template_override
+            elif template_source is None and options.template == "model":
+                notes.append("The model has no chat template; using the generic ChatML format.")
+            name = "custom" if options.template_override is not None else ""
+            self._template = ChatTemplate(template_source, bos_token=bos, eos_token=eos, name=name)
+        except Exception:
+            self.unload()
+            raise
+        fmt = detect_format(self._template.source if not self._template.is_default else None)
+        self.info = ModelInfo(
+            path=path,
+            name=header.name,
+            architecture=header.architecture,
+            file_size=header.file_size,
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=n_ctx_train,
+            n_params=int(llm._model.n_params()),
+            thinking_format=fmt,
+            template_name=self._template.name,
+            notes=notes,
+        )
+        if progress:
+            progress(1.0)
+        return self.info
+
+    def unload(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+        self._llm = None
+        self._template = None
+        self._pieces = None
+        self.info = None
+
+    def _require(self) -> llama_cpp.Llama:
+        if self._llm is None:
+            raise GenerationError("No model is loaded. Choose a model first.")
+        return self._llm
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    def render_prompt(self, messages: Sequence[Message], **template_vars: Any) -> str:
+        self._require()
+        assert self._template is not None
+        return self._template.render(messages, add_generation_prompt=True, **template_vars)
+
+    def tokenize_prompt(self, prompt: str) -> list[int]:
+        llm = self._require()
+        assert self._template is not None
+        # Most templates write the BOS text themselves; adding it again would double it.
+        add_bos = bool(llm._model.add_bos_token())
+        if self._template.bos_token and prompt.startswith(self._template.bos_token):
+            add_bos = False
+        return list(llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[GenerationEvent]:
+        """Stream a reply to `messages`. Stops within one token of `cancel` being set."""
+        llm = self._require()
+        assert self.info is not None and self._pieces is not None
+        sampling = sampling or SamplingParams()
+        prompt = self.render_prompt(messages)
+        tokens = self.tokenize_prompt(prompt)
+        n_ctx = llm.n_ctx()
+        if len(tokens) >= n_ctx:
+            raise GenerationError(
+                f"The conversation is {len(tokens):,} tokens but the context holds {n_ctx:,}. "
+                "Start a new chat, or load the model with a larger context."
+            )
+        fmt = self.info.thinking_format
+        parser = ThinkingParser(fmt, start_in_thinking=prompt_opens_thinking(prompt, fmt))
+        stats = ReplyStats(
+            prompt_tokens=len(tokens), cached_prompt_tokens=self._cached_prefix(tokens)
+        )
+        room = n_ctx - len(tokens)
+        limit = min(room, sampling.max_tokens) if sampling.max_tokens else room
+        llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pieces = self._pieces
+        vocab = llm._model.vocab
+        is_eog = llama_cpp.llama_vocab_is_eog
+
+        def emit(events: Sequence[Any]) -> Iterator[GenerationEvent]:
+            snapshot = dataclasses.replace(stats)
+            for ev in events:
+                kind: EventKind = "text" if ev.kind == "text" else f"thinking_{ev.kind}"  # type: ignore[assignment]
+                yield GenerationEvent(kind, ev.channel, ev.text, snapshot)
+
+        start = time.perf_counter()
+        first = 0.0
+        stream = llm.generate(
+            tokens,
+            temp=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            min_p=sampling.min_p,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        reason = "context" if limit == room else "length"
+        try:
+            if cancel is not None and cancel.is_set():
+                reason = "cancelled"
+            else:
+                for token in stream:
+                    now = time.perf_counter()
+                    if not first:
+                        first = now
+                        stats.prompt_seconds = stats.time_to_first_token_s = now - start
+                    stats.decode_seconds = now - first
+                    if is_eog(vocab, token):
+                        reason = "stop"
+                        break
+                    was_thinking = parser.in_thinking
+                    events = parser.feed(decoder.decode(pieces(token)))
+                    if was_thinking or parser.in_thinking:
+                        stats.thinking_tokens += 1
+                    else:
+                        stats.answer_tokens += 1
+                    yield from emit(events)
+                    if cancel is not None and cancel.is_set():
+                        reason = "cancelled"
+                        break
+                    if stats.generated_tokens >= limit:
+                        break
+        finally:
+            stream.close()
+        tail = parser.feed(decoder.decode(b"", final=True)) + parser.flush()
+        stats.total_seconds = time.perf_counter() - start
+        stats.finish_reason = reason
+        yield from emit(tail)
+        final = dataclasses.replace(stats)
+        yield GenerationEvent("done", parser.channel, "", final)
+
+    def _cached_prefix(self, tokens: Sequence[int]) -> int:
+        """How many leading prompt tokens the KV cache already holds (llama reuses them)."""
+        llm = self._require()
+        cached = llm.input_ids[: llm.n_tokens]
+        n = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        # llama.cpp re-evaluates the last prompt token to refresh logits when all is cached.
+        return min(n, len(tokens) - 1)
+
+
+def run_to_completion(
+    engine: Engine,
+    messages: Sequence[Message],
+    sampling: SamplingParams | None = None,
+    on_event: Callable[[GenerationEvent], None] | None = None,
+) -> tuple[str, str, ReplyStats]:
+    """Convenience for the CLI and tests: (thinking, answer, stats)."""
+    thinking: list[str] = []
+    answer: list[str] = []
+    stats = ReplyStats()
+    for event in engine.generate(messages, sampling):
+        if on_event:
+            on_event(event)
+        if event.kind == "text":
+            (thinking if event.channel is Channel.THINKING else answer).append(event.text)
+        elif event.kind == "done":
+            stats = event.stats
+    return "".join(thinking), "".join(answer), stats

@@ -1,0 +1,120 @@
+"""The thin layer over llama-cpp-python that its high-level `Llama` class does not offer.
+
+- llama.cpp's own log lines are kept in a ring buffer instead of sprayed on stderr, so a failed load
+  can quote the line that says why.
+- `Llama.__init__` builds `llama_model_params` itself and exposes no load-progress callback
+  (nor, for a later issue, tensor buffer-type overrides). `model_params_hook` wraps the params
+  factory for the duration of one load so those fields can be filled. Loads are serialized by a
+  lock, so the temporary wrap never leaks into another load.
+- Token pieces are decoded with a buffer large enough for any token and memoized: the vocabulary
+  never changes while a model is loaded, and this is on the per-token path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import llama_cpp
+from llama_cpp import llama_cpp as llama_api
+
+log = logging.getLogger("leancoder.llama")
+
+_LOG_LINES: deque[str] = deque(maxlen=200)
+_partial: list[str] = []
+_LOAD_LOCK = threading.Lock()
+
+
+def _on_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    piece = text.decode("utf-8", errors="replace")
+    _partial.append(piece)
+    if piece.endswith("\n"):
+        line = "".join(_partial).rstrip()
+        _partial.clear()
+        _LOG_LINES.append(line)
+        if level == 3:  # GGML_LOG_LEVEL_ERROR
+            log.debug("llama.cpp: %s", line)
+
+
+_log_callback = llama_cpp.llama_log_callback(_on_log)  # kept referenced: C holds the pointer
+llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+def recent_log(n: int = 20) -> list[str]:
+    return list(_LOG_LINES)[-n:]
+
+
+def clear_log() -> None:
+    _LOG_LINES.clear()
+
+
+def last_error_line() -> str | None:
+    """The most informative recent llama.cpp line: an explicit error, else the last line."""
+    for line in reversed(_LOG_LINES):
+        lowered = line.lower()
+        if "error" in lowered or "failed" in lowered or "unable" in lowered:
+            return line.strip()
+    return None
+
+
+ProgressFn = Callable[[float], bool]
+
+
+@contextlib.contextmanager
+def model_params_hook(progress: ProgressFn | None) -> Iterator[None]:
+    """Within this block, `Llama(...)` loads with our progress callback.
+
+    `progress(fraction)` returns False to abort the load (llama.cpp then fails the load cleanly).
+    """
+    with _LOAD_LOCK:
+        original = llama_api.llama_model_default_params
+        keep_alive: list[Any] = []
+
+        def patched() -> Any:
+            params = original()
+            if progress is not None:
+
+                def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
+                    try:
+                        return bool(progress(float(fraction)))
+                    except Exception:
+                        log.exception("load progress callback failed")
+                        return True
+
+                c_callback = llama_cpp.llama_progress_callback(on_progress)
+                keep_alive.append(c_callback)
+                params.progress_callback = c_callback
+            return params
+
+        llama_api.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            llama_api.llama_model_default_params = original
+
+
+class TokenPieces:
+    """Memoized token -> bytes (special tokens rendered, so thinking markers are visible)."""
+
+    def __init__(self, vocab: Any) -> None:
+        self._vocab = vocab
+        self._cache: dict[int, bytes] = {}
+        self._buffer = ctypes.create_string_buffer(256)
+
+    def __call__(self, token: int) -> bytes:
+        piece = self._cache.get(token)
+        if piece is None:
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, 256, 0, True)
+            if n < 0:  # piece longer than the buffer: ask again with the size it needs
+                big = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, big, -n, 0, True)
+                piece = big.raw[:n]
+            else:
+                piece = self._buffer.raw[:n]
+            self._cache[token] = piece
+        return piece

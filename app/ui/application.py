@@ -1,0 +1,51 @@
+"""Start the Qt application with its event loop running through qasync."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from importlib import resources
+
+import qasync
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from app.core import paths
+from app.core.chat_store import ChatStore
+from app.core.settings import Settings
+from app.ui.main_window import MainWindow, default_model_spec
+
+
+def app_icon() -> QIcon:
+    icon_file = resources.files("app.ui").joinpath("icon.svg")
+    return QIcon(str(icon_file))
+
+
+def create_main_window(model: str | None = None, autoload: bool = True) -> MainWindow:
+    settings_path = paths.settings_path()
+    settings = Settings.load(settings_path)
+    store = ChatStore(paths.chats_db_path())
+    window = MainWindow(store, settings, settings_path)
+    window.setWindowIcon(app_icon())
+    spec = model or (default_model_spec(settings) if autoload else None)
+    if spec:
+        window.load_model(spec)
+    return window
+
+
+def run_gui(model: str | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName("LeanCoder")
+    app.setOrganizationName("LeanCoder")
+    app.setWindowIcon(app_icon())
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    window = create_main_window(model)
+    window.show()
+    with loop:
+        loop.run_until_complete(closed.wait())
+    window.store.close()
+    return 0

@@ -1,0 +1,239 @@
+"""The chat pane: one widget per message, Markdown answers, collapsible thinking.
+
+Streaming text is accumulated cheaply as it arrives; re-rendering the Markdown is what costs, so the
+view renders the live message on a timer whose interval grows with the render time. A long reply
+therefore never turns into a stream of event-loop stalls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices, QResizeEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.markdown_html import markdown_to_html, plain_to_html
+
+MIN_RENDER_INTERVAL_MS = 40
+
+
+class AutoHeightBrowser(QTextBrowser):
+    """A read-only rich-text view as tall as its content (the scroll area does the scrolling)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setOpenLinks(False)
+        self.anchorClicked.connect(self._open_link)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.setFixedHeight(8)
+
+    @staticmethod
+    def _open_link(url: QUrl) -> None:
+        # A click is the user's own request; nothing is fetched unless they click.
+        if url.scheme() in ("http", "https"):
+            QDesktopServices.openUrl(url)
+
+    def _fit(self, size: object = None) -> None:
+        height = int(self.document().size().height()) + 2 * self.frameWidth() + 2
+        if height != self.height():
+            self.setFixedHeight(height)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.document().setTextWidth(self.viewport().width())
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, self.height())
+
+
+class ThinkingSection(QWidget):
+    """'Thought for N tokens, S s' over the thinking text, collapsed unless the user opens it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.toggle = QToolButton(self)
+        self.toggle.setCheckable(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.toggle.setAutoRaise(True)
+        self.toggle.toggled.connect(self._set_expanded)
+        self.body = AutoHeightBrowser(self)
+        self.body.setStyleSheet("color: #6a6f78;")
+        self.body.hide()
+        layout.addWidget(self.toggle)
+        layout.addWidget(self.body)
+        self.hide()
+
+    def _set_expanded(self, expanded: bool) -> None:
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.body.setVisible(expanded)
+
+    @property
+    def expanded(self) -> bool:
+        return self.toggle.isChecked()
+
+    def update_content(self, text: str, tokens: int, seconds: float, live: bool) -> None:
+        if not text and not tokens:
+            self.hide()
+            return
+        self.show()
+        if live:
+            self.toggle.setText(f"Thinking… {tokens} tokens")
+        else:
+            self.toggle.setText(f"Thought for {tokens} tokens, {seconds:.1f} s")
+        if self.body.isVisible() or not live:
+            self.body.setHtml(plain_to_html(text))
+
+
+class MessageWidget(QFrame):
+    """One chat message. Assistant messages stream: call `append`, then `finish`."""
+
+    def __init__(self, role: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.answer = ""
+        self.thinking = ""
+        self.thinking_tokens = 0
+        self.thinking_seconds = 0.0
+        self.live = False
+        self._thinking_started = 0.0
+        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        self.header = QLabel("You" if role == "user" else "LeanCoder", self)
+        self.header.setStyleSheet("font-weight: bold;")
+        self.thinking_section = ThinkingSection(self)
+        self.body = AutoHeightBrowser(self)
+        self.footer = QLabel("", self)
+        self.footer.setStyleSheet("color: #6a6f78; font-size: 11px;")
+        self.footer.hide()
+        layout.addWidget(self.header)
+        layout.addWidget(self.thinking_section)
+        layout.addWidget(self.body)
+        layout.addWidget(self.footer)
+
+    def set_content(self, answer: str, thinking: str = "", thinking_tokens: int = 0) -> None:
+        self.answer, self.thinking, self.thinking_tokens = answer, thinking, thinking_tokens
+        self.refresh()
+
+    def append(self, channel: str, text: str) -> None:
+        if channel == "thinking":
+            if not self.thinking:
+                self._thinking_started = time.monotonic()
+            self.thinking += text
+            self.thinking_seconds = time.monotonic() - self._thinking_started
+        else:
+            self.answer += text
+
+    def refresh(self) -> None:
+        self.thinking_section.update_content(
+            self.thinking, self.thinking_tokens, self.thinking_seconds, self.live
+        )
+        if self.role == "user":
+            self.body.setHtml(plain_to_html(self.answer))
+        else:
+            self.body.setHtml(markdown_to_html(self.answer))
+
+    def set_footer(self, text: str) -> None:
+        self.footer.setText(text)
+        self.footer.setVisible(bool(text))
+
+
+class ChatView(QScrollArea):
+    """A vertical list of messages that follows the bottom while a reply streams."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self._container = QWidget(self)
+        self._layout = QVBoxLayout(self._container)
+        self._layout.setSpacing(8)
+        self._layout.addStretch(1)
+        self.setWidget(self._container)
+        self.messages: list[MessageWidget] = []
+        self._live: MessageWidget | None = None
+        self._dirty = False
+        self._last_render_ms = 0.0
+        self.before_render: Callable[[MessageWidget], None] | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._render_live)
+        self.verticalScrollBar().rangeChanged.connect(self._follow_bottom)
+        self._at_bottom = True
+        self.verticalScrollBar().valueChanged.connect(self._track_bottom)
+
+    def clear(self) -> None:
+        self._timer.stop()
+        self._live = None
+        for widget in self.messages:
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self.messages.clear()
+
+    def add_message(self, role: str) -> MessageWidget:
+        widget = MessageWidget(role, self._container)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self.messages.append(widget)
+        self._at_bottom = True
+        return widget
+
+    def begin_live(self, widget: MessageWidget) -> None:
+        widget.live = True
+        self._live = widget
+        widget.refresh()
+
+    def mark_dirty(self) -> None:
+        """New text for the live message; render soon, no more often than rendering allows."""
+        self._dirty = True
+        if not self._timer.isActive():
+            interval = max(MIN_RENDER_INTERVAL_MS, int(self._last_render_ms * 4))
+            self._timer.start(interval)
+
+    def end_live(self) -> None:
+        widget = self._live
+        self._timer.stop()
+        self._live = None
+        if widget is not None:
+            widget.live = False
+            self._dirty = True
+            self._render(widget)
+
+    def _render_live(self) -> None:
+        if self._live is not None and self._dirty:
+            self._render(self._live)
+
+    def _render(self, widget: MessageWidget) -> None:
+        started = time.perf_counter()
+        if self.before_render is not None:
+            self.before_render(widget)  # persist before showing: a crash loses nothing shown
+        widget.refresh()
+        self._dirty = False
+        self._last_render_ms = (time.perf_counter() - started) * 1000
+
+    def _track_bottom(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._at_bottom = value >= bar.maximum() - 4
+
+    def _follow_bottom(self, _min: int, maximum: int) -> None:
+        if self._at_bottom:
+            self.verticalScrollBar().setValue(maximum)

