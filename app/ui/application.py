@@ -7,6 +7,7 @@ import sys
 from importlib import resources
 
 import qasync
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -27,6 +28,7 @@ def create_main_window(model: str | None = None, autoload: bool = True) -> MainW
     store = ChatStore(paths.chats_db_path())
     window = MainWindow(store, settings, settings_path)
     window.setWindowIcon(app_icon())
+    window.open_latest_chat()
     spec = model or (default_model_spec(settings) if autoload else None)
     if spec:
         window.load_model(spec)
@@ -48,4 +50,8 @@ def run_gui(model: str | None = None) -> int:
     with loop:
         loop.run_until_complete(closed.wait())
     window.store.close()
+    # Delete the window here, on the GUI thread: left to Python's cycle collector it may be freed
+    # from the model thread, which PySide turns into a crash.
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return 0

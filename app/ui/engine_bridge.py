@@ -7,7 +7,7 @@ the previous batch, so a fast model coalesces into few wake-ups instead of flood
 Signals:
     loadProgress(float)       0.0 .. 1.0 while a model loads
     modelLoaded(object)       ModelInfo
-    loadFailed(str)           a user-facing message
+    loadFailed(str)           a user-facing message; `model_info` says what is still loaded
     eventsReady()             call `take_events()` on the GUI thread
     replyFinished(int, object)  request id, final ReplyStats
     replyFailed(int, str)     request id, a user-facing message
@@ -95,12 +95,13 @@ class EngineBridge(QObject):
         try:
             info = self._engine.load(path, options, progress=self.loadProgress.emit, cancel=cancel)
         except LeanCoderError as exc:
-            self.model_info = None
+            # A file rejected before loading leaves the previous model in place and usable.
+            self.model_info = self._engine.info
             self.loadFailed.emit(str(exc))
             return
         except Exception as exc:
             log.exception("model load failed")
-            self.model_info = None
+            self.model_info = self._engine.info
             self.loadFailed.emit(f"Loading failed unexpectedly: {exc}")
             return
         self.model_info = info
