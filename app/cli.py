@@ -54,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
         default="model",
         help="the model's own chat template, or the generic ChatML one",
     )
+    ask.add_argument(
+        "--policy",
+        default="Unpruned",
+        help="thinking policy: Unpruned, Balanced or Aggressive (default: Unpruned)",
+    )
+    ask.add_argument(
+        "--think-budget",
+        type=_positive_int,
+        default=None,
+        help="most thinking tokens per thinking block (0: no thinking); overrides the policy's",
+    )
+    ask.add_argument(
+        "--force-thinking",
+        action="store_true",
+        help="open a thinking span for models whose template does not",
+    )
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
     return parser
 
@@ -73,6 +89,7 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.engine import Engine, GenerationEvent, LoadOptions, ReplyStats, SamplingParams
     from app.core.starter import resolve_model
     from app.core.thinking_parser import Channel
+    from app.core.thinking_policy import policy_by_name
 
     engine = Engine()
     color = out.isatty() and not args.json
@@ -94,6 +111,9 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.flush()
 
     try:
+        policy = policy_by_name(args.policy)
+        if args.think_budget is not None:
+            policy = policy.with_budget(args.think_budget)
         path = resolve_model(args.model)
         info = engine.load(
             path,
@@ -111,7 +131,9 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         sampling = SamplingParams(
             temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
         )
-        for event in engine.generate(messages, sampling):
+        for event in engine.generate(
+            messages, sampling, policy=policy, force_thinking=args.force_thinking
+        ):
             show(event)
             if event.kind == "text":
                 (thinking if event.channel is Channel.THINKING else answer).append(event.text)
@@ -130,10 +152,15 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         result = {
             "model": str(path),
-            "thinking_format": info.thinking_format.value,
+            "thinking_format": (
+                "think (forced)"
+                if args.force_thinking and info.thinking_format.value == "none"
+                else info.thinking_format.value
+            ),
             "thinking": "".join(thinking),
             "text": "".join(answer),
             "stats": stats.to_dict(),
+            "policy": policy.to_dict(),
         }
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
         return EXIT_OK
@@ -152,5 +179,7 @@ def _stats_line(stats: object) -> str:
         f"[{stats.prompt_tokens} prompt tokens at {stats.prompt_tokens_per_s:.0f} tok/s, "
         f"first token {stats.time_to_first_token_s * 1000:.0f} ms, "
         f"{stats.thinking_tokens} thinking + {stats.answer_tokens} answer tokens at "
-        f"{stats.decode_tokens_per_s:.1f} tok/s, finished: {stats.finish_reason}]"
+        f"{stats.decode_tokens_per_s:.1f} tok/s, finished: {stats.finish_reason}; "
+        f"policy {stats.policy}: {stats.suppressed_tokens} suppressed, "
+        f"{stats.forced_tokens} forced, {stats.loops_broken} loops broken]"
     )

@@ -120,3 +120,37 @@ def test_usage_error() -> None:
     result = run_cli("ask", "hi")
     assert result.returncode == 2
     assert "--model" in result.stderr
+
+
+def test_ask_with_policy_budget_and_forced_thinking() -> None:
+    result = run_cli(
+        "ask", "--model", "starter", "--force-thinking", "--policy", "balanced",
+        "--think-budget", "12", "--max-tokens", "80", "--seed", "2", "--json", "Is 17 prime?",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    stats = data["stats"]
+    assert data["thinking_format"] == "think (forced)"
+    assert data["thinking"].strip()
+    assert stats["policy"] == "Balanced (budget 12)" == data["policy"]["name"]
+    assert data["policy"]["budget"] == 12 and data["policy"]["suppress_fillers"] is True
+    assert stats["budget_hits"] == 1
+    assert stats["thinking_tokens"] - stats["forced_tokens"] <= 12 + 6
+    assert {"suppressed_tokens", "forced_tokens", "loops_broken"} <= set(stats)
+
+
+def test_ask_thinking_is_marked_on_plain_output() -> None:
+    result = run_cli(
+        "ask", "--model", "starter", "--force-thinking", "--think-budget", "8",
+        "--max-tokens", "40", "--seed", "1", "Is 17 prime?",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("[thinking]\n")
+    assert "\n[/thinking]\n" in result.stdout
+    assert "policy Unpruned (budget 8)" in result.stderr
+
+
+def test_unknown_policy_is_a_clear_error() -> None:
+    result = run_cli("ask", "--model", "starter", "--policy", "nope", "hi")
+    assert result.returncode == 2
+    assert "Unknown thinking policy" in result.stderr

@@ -19,18 +19,24 @@ from typing import Any, Literal, Protocol
 
 import llama_cpp
 import psutil
+from llama_cpp import LogitsProcessorList
 
 from app.core import llama_backend
 from app.core.chat_template import ChatTemplate, Message
 from app.core.errors import GenerationError, ModelLoadError
+from app.core.filler_words import FillerMatch, normalise_words, scan_vocabulary
 from app.core.gguf_file import GGUFHeader, read_header
+from app.core.thinking_control import ThinkingController
 from app.core.thinking_parser import (
     Channel,
+    ParseEvent,
     ThinkingFormat,
     ThinkingParser,
     detect_format,
+    open_marker_for,
     prompt_opens_thinking,
 )
+from app.core.thinking_policy import UNPRUNED, ThinkingPolicy
 
 GIB = 1024**3
 # Compute buffers, logits, the runtime itself: what a load costs beyond weights and KV cache.
@@ -76,6 +82,13 @@ class ReplyStats:
     decode_seconds: float = 0.0
     total_seconds: float = 0.0
     finish_reason: str = ""  # stop | length | context | cancelled
+    policy: str = "Unpruned"
+    suppressed_tokens: int = 0  # steps where a suppressed filler word was the top choice
+    forced_tokens: int = 0  # tokens LeanCoder wrote into the thinking (closings, hints)
+    budget_hits: int = 0
+    loops_broken: int = 0
+    hints_injected: int = 0
+    thinking_block_tokens: int = 0  # tokens in the current (or last) thinking block
 
     @property
     def generated_tokens(self) -> int:
@@ -88,8 +101,9 @@ class ReplyStats:
 
     @property
     def decode_tokens_per_s(self) -> float:
-        # The first token's time is prompt processing; speed counts the ones after it.
-        n = self.generated_tokens - 1
+        # The first token's time is prompt processing; speed counts the sampled ones after it
+        # (forced tokens are evaluated in a batch and would flatter the figure).
+        n = self.generated_tokens - self.forced_tokens - 1
         return n / self.decode_seconds if n > 0 and self.decode_seconds > 0 else 0.0
 
     @classmethod
@@ -179,6 +193,7 @@ class Engine:
         self._llm: llama_cpp.Llama | None = None
         self._template: ChatTemplate | None = None
         self._pieces: llama_backend.TokenPieces | None = None
+        self._filler_cache: dict[tuple[str, ...], list[int]] = {}
         self.info: ModelInfo | None = None
 
     # -- loading -------------------------------------------------------------------------------
@@ -276,6 +291,7 @@ class Engine:
         self._llm = None
         self._template = None
         self._pieces = None
+        self._filler_cache = {}
         self.info = None
 
     def _require(self) -> llama_cpp.Llama:
@@ -309,12 +325,26 @@ class Engine:
         messages: Sequence[Message],
         sampling: SamplingParams | None = None,
         cancel: CancelToken | None = None,
+        policy: ThinkingPolicy | None = None,
+        stop_thinking: CancelToken | None = None,
+        force_thinking: bool = False,
     ) -> Iterator[GenerationEvent]:
-        """Stream a reply to `messages`. Stops within one token of `cancel` being set."""
+        """Stream a reply to `messages`. Stops within one token of `cancel` being set.
+
+        `policy` prunes the thinking (see thinking_control); `stop_thinking` closes the thinking
+        at the next token; `force_thinking` opens a thinking span for models whose template does
+        not (using `<think>` tags when the model has no thinking format of its own).
+        """
         llm = self._require()
         assert self.info is not None and self._pieces is not None
         sampling = sampling or SamplingParams()
+        policy = policy or UNPRUNED
+        fmt = self.info.thinking_format
         prompt = self.render_prompt(messages)
+        if force_thinking:
+            fmt = fmt if fmt is not ThinkingFormat.NONE else ThinkingFormat.THINK_TAGS
+            if not prompt_opens_thinking(prompt, fmt):
+                prompt += open_marker_for(fmt)
         tokens = self.tokenize_prompt(prompt)
         n_ctx = llm.n_ctx()
         if len(tokens) >= n_ctx:
@@ -322,69 +352,144 @@ class Engine:
                 f"The conversation is {len(tokens):,} tokens but the context holds {n_ctx:,}. "
                 "Start a new chat, or load the model with a larger context."
             )
-        fmt = self.info.thinking_format
         parser = ThinkingParser(fmt, start_in_thinking=prompt_opens_thinking(prompt, fmt))
-        stats = ReplyStats(
-            prompt_tokens=len(tokens), cached_prompt_tokens=self._cached_prefix(tokens)
+        control = ThinkingController(
+            policy, fmt, self._encode, self._filler_ids(policy), stop_thinking
         )
+        stats = ReplyStats(prompt_tokens=len(tokens), policy=policy.name)
         room = n_ctx - len(tokens)
         limit = min(room, sampling.max_tokens) if sampling.max_tokens else room
-        llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pieces = self._pieces
         vocab = llm._model.vocab
         is_eog = llama_cpp.llama_vocab_is_eog
 
-        def emit(events: Sequence[Any]) -> Iterator[GenerationEvent]:
-            snapshot = dataclasses.replace(stats)
+        def publish(events: Sequence[ParseEvent]) -> Iterator[GenerationEvent]:
+            snapshot = self._snapshot(stats, control)
             for ev in events:
+                if ev.kind == "open":
+                    control.on_block_open()
                 kind: EventKind = "text" if ev.kind == "text" else f"thinking_{ev.kind}"  # type: ignore[assignment]
                 yield GenerationEvent(kind, ev.channel, ev.text, snapshot)
 
+        def feed(token_ids: Sequence[int]) -> Iterator[GenerationEvent]:
+            """Decode, parse and count tokens that will be evaluated; yield their events."""
+            for token in token_ids:
+                was_thinking = parser.in_thinking
+                events = parser.feed(decoder.decode(pieces(token)))
+                if was_thinking or parser.in_thinking:
+                    stats.thinking_tokens += 1
+                else:
+                    stats.answer_tokens += 1
+                control.in_thinking = parser.in_thinking
+                if events:
+                    yield from publish(events)
+
         start = time.perf_counter()
-        first = 0.0
-        stream = llm.generate(
-            tokens,
+        yield from publish(parser.feed(""))  # a prompt that opened thinking reports it at once
+        control.in_thinking = parser.in_thinking
+        pending = self._prepare_cache(llm, tokens, stats)
+        llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
+        processor = control.logits_processor()
+        llm._sampler = llm._init_sampler(
             temp=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
             min_p=sampling.min_p,
             repeat_penalty=sampling.repeat_penalty,
+            logits_processor=LogitsProcessorList([processor]) if processor else None,
         )
+        first = 0.0
         reason = "context" if limit == room else "length"
         try:
-            if cancel is not None and cancel.is_set():
-                reason = "cancelled"
-            else:
-                for token in stream:
-                    now = time.perf_counter()
-                    if not first:
-                        first = now
-                        stats.prompt_seconds = stats.time_to_first_token_s = now - start
-                    stats.decode_seconds = now - first
-                    if is_eog(vocab, token):
-                        reason = "stop"
-                        break
-                    was_thinking = parser.in_thinking
-                    events = parser.feed(decoder.decode(pieces(token)))
-                    if was_thinking or parser.in_thinking:
-                        stats.thinking_tokens += 1
-                    else:
-                        stats.answer_tokens += 1
-                    yield from emit(events)
-                    if cancel is not None and cancel.is_set():
-                        reason = "cancelled"
-                        break
-                    if stats.generated_tokens >= limit:
-                        break
+            while True:
+                if cancel is not None and cancel.is_set():
+                    reason = "cancelled"
+                    break
+                if stats.generated_tokens >= limit:
+                    break
+                llm.eval(pending)
+                token = llm.sample()
+                now = time.perf_counter()
+                if not first:
+                    first = now
+                    stats.prompt_seconds = stats.time_to_first_token_s = now - start
+                stats.decode_seconds = now - first
+                if is_eog(vocab, token):
+                    reason = "stop"
+                    break
+                action = control.step(token, self._piece_text(token), _utf8_pending(decoder))
+                if action is None:
+                    pending = [token]
+                elif action.replace:
+                    pending = action.tokens
+                else:
+                    pending = [token, *action.tokens]
+                pending = pending[: max(1, n_ctx - llm.n_tokens - 1)]
+                yield from feed(pending)
         finally:
-            stream.close()
+            llm._sampler = None
         tail = parser.feed(decoder.decode(b"", final=True)) + parser.flush()
         stats.total_seconds = time.perf_counter() - start
         stats.finish_reason = reason
-        yield from emit(tail)
-        final = dataclasses.replace(stats)
-        yield GenerationEvent("done", parser.channel, "", final)
+        yield from publish(tail)
+        yield GenerationEvent("done", parser.channel, "", self._snapshot(stats, control))
+
+    @staticmethod
+    def _snapshot(stats: ReplyStats, control: ThinkingController) -> ReplyStats:
+        counters = control.counters
+        return dataclasses.replace(
+            stats,
+            suppressed_tokens=counters.suppressed,
+            forced_tokens=counters.forced_tokens,
+            budget_hits=counters.budget_hits,
+            loops_broken=counters.loops_broken,
+            hints_injected=counters.hints,
+            thinking_block_tokens=control.block_tokens,
+        )
+
+    def _prepare_cache(
+        self, llm: llama_cpp.Llama, tokens: list[int], stats: ReplyStats
+    ) -> list[int]:
+        """Keep the cached prefix the prompt shares with the last context; return what to eval.
+
+        This is what makes a second turn cheap: templates drop old thinking, so the new prompt
+        shares everything up to where the last reply's thinking began, and only the answer and the
+        new turn are evaluated.
+        """
+        reuse = self._cached_prefix(tokens)
+        if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
+            llm.n_tokens = reuse
+        else:
+            reuse = 0
+            llm.reset()  # type: ignore[no-untyped-call]
+        stats.cached_prompt_tokens = reuse
+        return tokens[reuse:]
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _piece_text(self, token: int) -> str:
+        assert self._pieces is not None
+        return self._pieces(token).decode("utf-8", errors="ignore")
+
+    def _filler_ids(self, policy: ThinkingPolicy) -> list[int]:
+        if not policy.suppress_fillers:
+            return []
+        words = normalise_words(policy.filler_words)
+        cached = self._filler_cache.get(words)
+        if cached is None:
+            llm = self._require()
+            assert self._pieces is not None
+            cached = [m.token_id for m in scan_vocabulary(llm.n_vocab(), self._pieces, words)]
+            self._filler_cache[words] = cached
+        return cached
+
+    def filler_matches(self, words: Sequence[str]) -> list[FillerMatch]:
+        """The vocabulary tokens a word list suppresses (for the user to review)."""
+        llm = self._require()
+        assert self._pieces is not None
+        return scan_vocabulary(llm.n_vocab(), self._pieces, words)
 
     def _cached_prefix(self, tokens: Sequence[int]) -> int:
         """How many leading prompt tokens the KV cache already holds (llama reuses them)."""
@@ -417,3 +522,8 @@ def run_to_completion(
         elif event.kind == "done":
             stats = event.stats
     return "".join(thinking), "".join(answer), stats
+
+
+def _utf8_pending(decoder: codecs.IncrementalDecoder) -> bool:
+    """Whether the decoder holds the first bytes of a character still to be completed."""
+    return bool(decoder.getstate()[0])

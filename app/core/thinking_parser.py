@@ -33,6 +33,8 @@ __all__ = [
     "ThinkingFormat",
     "ThinkingParser",
     "detect_format",
+    "end_marker_for",
+    "open_marker_for",
     "prompt_opens_thinking",
 ]
 
@@ -168,13 +170,7 @@ class ThinkingParser:
     @property
     def end_marker(self) -> str:
         """Text that closes thinking in this format, e.g. to force an end when a budget runs out."""
-        if self._fmt is ThinkingFormat.THINK_TAGS:
-            return _THINK_CLOSE
-        if self._fmt is ThinkingFormat.BRACKET:
-            return _BRACKET_CLOSE
-        if self._fmt is ThinkingFormat.GPT_OSS:
-            return _HARMONY_END_MARKER
-        return ""
+        return end_marker_for(self._fmt)
 
     def feed(self, text: str) -> list[ParseEvent]:
         """Parse the next piece of the stream; returns what can be shown now."""
@@ -350,6 +346,24 @@ def detect_format(chat_template: str | None, token_texts: Iterable[str] = ()) ->
         if marker in template or marker in tokens:
             return fmt
     return ThinkingFormat.NONE
+
+
+def end_marker_for(fmt: ThinkingFormat) -> str:
+    """The literal text that closes thinking in `fmt` ("" for NONE)."""
+    return {
+        ThinkingFormat.THINK_TAGS: _THINK_CLOSE,
+        ThinkingFormat.BRACKET: _BRACKET_CLOSE,
+        ThinkingFormat.GPT_OSS: _HARMONY_END_MARKER,
+    }.get(ThinkingFormat(fmt), "")
+
+
+def open_marker_for(fmt: ThinkingFormat) -> str:
+    """What a prompt ends with to open thinking for the model ("" for NONE)."""
+    return {
+        ThinkingFormat.THINK_TAGS: _THINK_OPEN + "\n",
+        ThinkingFormat.BRACKET: _BRACKET_OPEN,
+        ThinkingFormat.GPT_OSS: _HARMONY_ANALYSIS_OPENING,
+    }.get(ThinkingFormat(fmt), "")
 
 
 def prompt_opens_thinking(prompt: str, fmt: ThinkingFormat) -> bool:
