@@ -41,3 +41,13 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "data"
     monkeypatch.setenv("LEANCODER_DATA_DIR", str(path))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _qt_cleanup_for_qt_tests(request: pytest.FixtureRequest) -> None:
+    """Qt tests collect their garbage on the GUI thread (ui_support.qt_garbage_on_gui_thread)."""
+    if "qtbot" in request.fixturenames:
+        request.getfixturevalue("qt_garbage_on_gui_thread")
+
+
+from tests.ui_support import make_window, qt_garbage_on_gui_thread  # noqa: E402,F401 - fixtures

@@ -21,6 +21,7 @@ class Settings:
     n_ctx: int = 4096
     n_gpu_layers: int = 0
     temperature: float = 0.7
+    policy: str = "Balanced"  # a thinking-policy preset name
 
     def remember_model(self, spec: str) -> None:
         self.last_model = spec
@@ -54,6 +55,7 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "n_ctx": int,
     "n_gpu_layers": int,
     "temperature": (int, float),
+    "policy": str,
 }
 
 

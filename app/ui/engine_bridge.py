@@ -26,6 +26,7 @@ from app.core.chat_template import Message
 from app.core.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.errors import LeanCoderError
 from app.core.serial_worker import SerialWorker
+from app.core.thinking_policy import ThinkingPolicy
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class EngineBridge(QObject):
         self._pending: list[tuple[int, GenerationEvent]] = []
         self._wake_pending = False
         self._cancel = threading.Event()
+        self._stop_thinking = threading.Event()
         self._load_cancel = threading.Event()
         self._next_request = 0
         self._closed = False
@@ -60,13 +62,31 @@ class EngineBridge(QObject):
     def cancel_load(self) -> None:
         self._load_cancel.set()
 
-    def generate(self, messages: Sequence[Message], sampling: SamplingParams | None = None) -> int:
+    def generate(
+        self,
+        messages: Sequence[Message],
+        sampling: SamplingParams | None = None,
+        policy: ThinkingPolicy | None = None,
+    ) -> int:
         """Queue a reply; returns its request id. Events arrive through `eventsReady`."""
         self._next_request += 1
         request = self._next_request
         self._cancel = threading.Event()
-        self._worker.submit(self._generate_job, request, list(messages), sampling, self._cancel)
+        self._stop_thinking = threading.Event()
+        self._worker.submit(
+            self._generate_job,
+            request,
+            list(messages),
+            sampling,
+            policy,
+            self._cancel,
+            self._stop_thinking,
+        )
         return request
+
+    def stop_thinking(self) -> None:
+        """Close the running reply's thinking at its next token; the answer goes on."""
+        self._stop_thinking.set()
 
     def stop(self) -> None:
         """Stop the running reply; the worker sees the flag before its next token."""
@@ -112,10 +132,15 @@ class EngineBridge(QObject):
         request: int,
         messages: list[Message],
         sampling: SamplingParams | None,
+        policy: ThinkingPolicy | None,
         cancel: threading.Event,
+        stop_thinking: threading.Event,
     ) -> None:
         try:
-            for event in self._engine.generate(messages, sampling, cancel):
+            events = self._engine.generate(
+                messages, sampling, cancel, policy=policy, stop_thinking=stop_thinking
+            )
+            for event in events:
                 if event.kind == "done":
                     self.replyFinished.emit(request, event.stats)
                 else:

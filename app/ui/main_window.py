@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -33,9 +34,11 @@ from app.core.errors import LeanCoderError
 from app.core.settings import Settings
 from app.core.starter import STARTER_KEY, resolve_model
 from app.core.thinking_parser import ThinkingFormat
+from app.core.thinking_policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget
 from app.ui.engine_bridge import EngineBridge
 from app.ui.model_picker import ModelPicker
+from app.ui.thinking_meter import ThinkingMeter
 
 log = logging.getLogger(__name__)
 TITLE_LENGTH = 48
@@ -92,6 +95,8 @@ class MainWindow(QMainWindow):
         self._request: int | None = None
         self._live_widget: MessageWidget | None = None
         self._live_message_id: int | None = None
+        self._live_thinking = False
+        self._live_policy: ThinkingPolicy | None = None
         self._build()
         self._connect()
         self.refresh_chat_list()
@@ -106,6 +111,13 @@ class MainWindow(QMainWindow):
         self.model_picker = ModelPicker(self.settings.recent_models, self)
         toolbar.addWidget(QLabel(" Model: "))
         toolbar.addWidget(self.model_picker)
+        self.policy_picker = QComboBox(self)
+        self.policy_picker.addItems(list(PRESETS))
+        self.policy_picker.setToolTip("How LeanCoder prunes a reasoning model's thinking")
+        if self.settings.policy in PRESETS:
+            self.policy_picker.setCurrentText(self.settings.policy)
+        toolbar.addWidget(QLabel(" Thinking: "))
+        toolbar.addWidget(self.policy_picker)
         self.new_chat_action = QAction("New chat", self)
         self.new_chat_action.setShortcut(QKeySequence.StandardKey.New)
         toolbar.addAction(self.new_chat_action)
@@ -116,13 +128,17 @@ class MainWindow(QMainWindow):
         self.chat_view.before_render = self._persist_live
         self.prompt = PromptEdit(self)
         self.prompt.setPlaceholderText("Ask about code… (Enter sends, Shift+Enter for a new line)")
-        self.prompt.setFixedHeight(90)
+        self.prompt.setFixedHeight(100)
         self.send_button = QPushButton("Send", self)
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setEnabled(False)
+        self.stop_thinking_button = QPushButton("Stop thinking", self)
+        self.stop_thinking_button.setToolTip("Close the thinking now and let the model answer")
+        self.stop_thinking_button.setEnabled(False)
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
         buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.stop_thinking_button)
         input_row = QHBoxLayout()
         input_row.addWidget(self.prompt, 1)
         input_row.addLayout(buttons)
@@ -144,7 +160,9 @@ class MainWindow(QMainWindow):
         self.load_progress.setMaximumWidth(160)
         self.load_progress.hide()
         self.speed_label = QLabel("", self)
+        self.thinking_meter = ThinkingMeter(self)
         status.addWidget(self.model_label, 1)
+        status.addPermanentWidget(self.thinking_meter)
         status.addPermanentWidget(self.load_progress)
         status.addPermanentWidget(self.speed_label)
         self._update_controls()
@@ -155,6 +173,8 @@ class MainWindow(QMainWindow):
         self.send_button.clicked.connect(self.send)
         self.prompt.submitted.connect(self.send)
         self.stop_button.clicked.connect(self.stop)
+        self.stop_thinking_button.clicked.connect(self.bridge.stop_thinking)
+        self.policy_picker.currentTextChanged.connect(self._on_policy_changed)
         self.chat_list.itemClicked.connect(self._on_chat_clicked)
         self.bridge.loadProgress.connect(self._on_load_progress)
         self.bridge.modelLoaded.connect(self._on_model_loaded)
@@ -183,6 +203,7 @@ class MainWindow(QMainWindow):
         busy = self.generating or self._loading_spec is not None
         self.send_button.setEnabled(self.model_info is not None and not busy)
         self.stop_button.setEnabled(self.generating)
+        self.stop_thinking_button.setEnabled(self.generating and self._live_thinking)
         self.model_picker.setEnabled(not busy)
         self.chat_list.setEnabled(not self.generating)
         self.new_chat_action.setEnabled(not self.generating)
@@ -241,8 +262,20 @@ class MainWindow(QMainWindow):
         self._update_controls()
         self.show_error("Cannot load the model", message)
 
+    @property
+    def policy(self) -> ThinkingPolicy:
+        return PRESETS.get(self.policy_picker.currentText(), PRESETS["Unpruned"])
+
+    def _on_policy_changed(self, name: str) -> None:
+        self.settings.policy = name
+        self._save_settings()
+        self.thinking_meter.set_idle(
+            self.model_info.thinking_format if self.model_info else None, self.policy
+        )
+
     def _show_model_label(self) -> None:
         info = self.model_info
+        self.thinking_meter.set_idle(info.thinking_format if info else None, self.policy)
         if info is None:
             self.model_label.setText("No model loaded")
             return
@@ -325,12 +358,13 @@ class MainWindow(QMainWindow):
             self.chat_id,
             "assistant",
             status=chat_store.STREAMING,
-            meta={"model": self.model_info.name},
+            meta={"model": self.model_info.name, "policy": self.policy.to_dict()},
         )
         self._live_widget = self.chat_view.add_message("assistant")
         self.chat_view.begin_live(self._live_widget)
         sampling = SamplingParams(temperature=self.settings.temperature)
-        self._request = self.bridge.generate(history, sampling)
+        self._live_policy = self.policy
+        self._request = self.bridge.generate(history, sampling, self._live_policy)
         self.speed_label.setText("thinking about it…")
         self.refresh_chat_list()
         self._update_controls()
@@ -346,10 +380,16 @@ class MainWindow(QMainWindow):
                 continue  # leftovers of a reply that is no longer shown
             if event.kind == "text":
                 widget.append(event.channel.value, event.text)
+            elif event.kind in ("thinking_open", "thinking_close"):
+                self._live_thinking = event.kind == "thinking_open"
+                self._update_controls()
             latest = event
         if latest is not None and widget is not None:
             widget.thinking_tokens = latest.stats.thinking_tokens
             self.speed_label.setText(f"{latest.stats.decode_tokens_per_s:.1f} tok/s")
+            if self._live_thinking or latest.stats.thinking_tokens:
+                budget = self._live_policy.budget if self._live_policy else None
+                self.thinking_meter.update_stats(latest.stats, budget)
             self.chat_view.mark_dirty()
 
     def _persist_live(self, widget: MessageWidget) -> None:
@@ -376,6 +416,7 @@ class MainWindow(QMainWindow):
         self._request = None
         self._live_widget = None
         self._live_message_id = None
+        self._live_thinking = False
         self._update_controls()
 
     def _on_reply_finished(self, request: int, stats: ReplyStats) -> None:

@@ -1,0 +1,86 @@
+"""The window with a thinking model: the thinking meter, Stop thinking, and the stored policy.
+
+The starter model gets a chat template that opens `<think>` in the generation prompt, which makes
+it a (weak) thinking model: its reply streams into the thinking span until LeanCoder closes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from app.core.engine import LoadOptions
+from app.core.thinking_parser import ThinkingFormat
+from tests.ui_support import (
+    LOAD_TIMEOUT_MS,
+    WindowFactory,
+    stored,
+    type_and_send,
+    wait_reply_done,
+)
+
+THINKING_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}<|im_start|>assistant\n<think>\n"
+)
+
+
+def load_thinking_starter(qtbot: QtBot, window: object, starter_path: Path) -> None:
+    from app.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    options = LoadOptions(n_ctx=1024, template_override=THINKING_TEMPLATE)
+    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        window.bridge.load(starter_path, options)
+    qtbot.waitUntil(lambda: window.send_button.isEnabled(), timeout=5_000)
+    assert window.model_info is not None
+    assert window.model_info.thinking_format is ThinkingFormat.THINK_TAGS
+
+
+def test_stop_thinking_closes_thinking_and_the_answer_follows(
+    qtbot: QtBot, make_window: WindowFactory, starter_path: Path
+) -> None:
+    window = make_window(load=False)
+    window.policy_picker.setCurrentText("Unpruned")
+    load_thinking_starter(qtbot, window, starter_path)
+    assert "Unpruned, no budget" in window.thinking_meter.label.text()
+
+    type_and_send(qtbot, window, "Tell me a long story about a robot who paints.")
+    live = window.chat_view.messages[-1]
+    qtbot.waitUntil(lambda: live.thinking_tokens >= 5, timeout=30_000)
+    qtbot.waitUntil(window.stop_thinking_button.isEnabled, timeout=5_000)
+    assert window.thinking_meter.label.text().startswith("Thinking ")
+    window.stop_thinking_button.click()
+    wait_reply_done(qtbot, window)
+
+    reply = stored(window)[-1]
+    assert reply.thinking.strip() and reply.content.strip()
+    assert reply.stats["answer_tokens"] > 0
+    assert reply.meta["policy"]["name"] == "Unpruned"
+    assert "</think>" not in reply.content
+    assert not window.stop_thinking_button.isEnabled()
+    assert live.thinking_section.isVisible()
+    assert live.thinking_section.toggle.text().startswith("Thought for ")
+
+
+def test_budget_meter_warns_and_the_policy_is_stored(
+    qtbot: QtBot, make_window: WindowFactory, starter_path: Path
+) -> None:
+    window = make_window(load=False)
+    window.policy_picker.setCurrentText("Aggressive")
+    load_thinking_starter(qtbot, window, starter_path)
+    budget = window.policy.budget
+    assert budget == 768
+    assert f"Aggressive, budget {budget:,}" in window.thinking_meter.label.text()
+    assert window.settings.policy == "Aggressive"
+
+    type_and_send(qtbot, window, "Is 17 a prime number?")
+    wait_reply_done(qtbot, window)
+    reply = stored(window)[-1]
+    assert reply.meta["policy"]["name"] == "Aggressive"
+    assert reply.meta["policy"]["budget"] == 768
+    assert reply.stats["policy"] == "Aggressive"
+    used = reply.stats["thinking_block_tokens"]
+    assert f"/ {budget:,}" in window.thinking_meter.label.text()
+    assert window.thinking_meter.bar.value() == int(min(1.0, used / budget) * 1000)
