@@ -71,6 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="open a thinking span for models whose template does not",
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    compare = sub.add_parser(
+        "compare", help="run one prompt under two thinking policies and compare them"
+    )
+    compare.add_argument("prompt", help="the question")
+    compare.add_argument("--model", required=True, help=f"path of a GGUF file, or '{STARTER_KEY}'")
+    compare.add_argument("--policy-a", default="Unpruned", help="first policy (default: Unpruned)")
+    compare.add_argument("--policy-b", default="Balanced", help="second policy (default: Balanced)")
+    compare.add_argument(
+        "--think-budget-b",
+        type=_positive_int,
+        default=None,
+        help="override policy B's thinking budget",
+    )
+    compare.add_argument("--ctx", type=_positive_int, default=4096)
+    compare.add_argument("--gpu-layers", type=int, default=0)
+    compare.add_argument("--max-tokens", type=_positive_int, default=None)
+    compare.add_argument("--temperature", type=float, default=0.6)
+    compare.add_argument("--seed", type=int, default=1234)
+    compare.add_argument("--force-thinking", action="store_true")
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    compare.add_argument("--markdown", metavar="FILE", help="also write a Markdown report")
     return parser
 
 
@@ -82,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_gui(model=getattr(args, "model", None))
     if args.command == "ask":
         return _ask(args, sys.stdout, sys.stderr)
+    if args.command == "compare":
+        return _compare(args, sys.stdout, sys.stderr)
     return EXIT_USER_ERROR  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -183,3 +206,61 @@ def _stats_line(stats: object) -> str:
         f"policy {stats.policy}: {stats.suppressed_tokens} suppressed, "
         f"{stats.forced_tokens} forced, {stats.loops_broken} loops broken]"
     )
+
+
+def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pathlib import Path
+
+    from app.core.compare import run_comparison
+    from app.core.engine import Engine, LoadOptions, SamplingParams
+    from app.core.settings import atomic_write_text
+    from app.core.starter import resolve_model
+    from app.core.thinking_policy import policy_by_name
+
+    engine = Engine()
+    try:
+        policy_a = policy_by_name(args.policy_a)
+        policy_b = policy_by_name(args.policy_b)
+        if args.think_budget_b is not None:
+            policy_b = policy_b.with_budget(args.think_budget_b)
+        engine.load(
+            resolve_model(args.model), LoadOptions(n_ctx=args.ctx, n_gpu_layers=args.gpu_layers)
+        )
+        sampling = SamplingParams(
+            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+        )
+        if not args.json:
+            err.write(f"running {policy_a.name}, then {policy_b.name} (seed {args.seed})…\n")
+        result = run_comparison(
+            engine,
+            [{"role": "user", "content": args.prompt}],
+            policy_a,
+            policy_b,
+            sampling,
+            force_thinking=args.force_thinking,
+        )
+        if args.markdown:
+            atomic_write_text(Path(args.markdown), result.to_markdown())
+    except LeanCoderError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        err.write(f"error: cannot write the report: {exc}\n")
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    finally:
+        engine.unload()
+    if args.json:
+        out.write(result.to_json() + "\n")
+        return EXIT_OK
+    rows = [("measure", result.a.policy.name, result.b.policy.name, "change"), *result.rows()]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + "\n")
+    for side in (result.a, result.b):
+        out.write(f"\n== {side.policy.name}: answer ==\n{side.answer.strip() or '(none)'}\n")
+    diff = result.answer_diff()
+    out.write("\n== answer diff ==\n" + ("\n".join(diff) if diff else "(identical)") + "\n")
+    return EXIT_OK

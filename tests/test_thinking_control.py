@@ -67,21 +67,28 @@ def test_suppressed_words_never_appear_in_thinking(engine: Engine, seed: int) ->
         assert thinking != unpruned
 
 
-def test_suppression_is_never_applied_to_the_answer() -> None:
+def test_filler_bias_and_suppressed_count() -> None:
     ids = [3, 5]
-    control = ThinkingController(
+    ban = ThinkingController(
         ThinkingPolicy(suppress_fillers=True), ThinkingFormat.THINK_TAGS, lambda _t: [], ids
     )
-    processor = control.logits_processor()
-    assert processor is not None
-    logits = np.zeros(8, dtype=np.single)
-    logits[5] = 9.0
-    control.in_thinking = False
-    assert np.array_equal(processor(np.array([], dtype=np.intc), logits.copy()), logits)
-    control.in_thinking = True
-    out = processor(np.array([], dtype=np.intc), logits.copy())
-    assert np.isneginf(out[3]) and np.isneginf(out[5]) and out[0] == 0
-    assert control.counters.suppressed == 1  # token 5 was the top choice
+    assert ban.logit_bias() == {3: float("-inf"), 5: float("-inf")}
+    ban.note_top_token(5)
+    ban.note_top_token(4)
+    assert ban.counters.suppressed == 1
+    soft = ThinkingController(
+        ThinkingPolicy(suppress_fillers=True, filler_penalty=4.0),
+        ThinkingFormat.THINK_TAGS,
+        lambda _t: [],
+        ids,
+    )
+    assert soft.logit_bias() == {3: -4.0, 5: -4.0}
+    off = ThinkingController(ThinkingPolicy(), ThinkingFormat.THINK_TAGS, lambda _t: [], ids)
+    assert off.logit_bias() is None
+    no_format = ThinkingController(
+        ThinkingPolicy(suppress_fillers=True), ThinkingFormat.NONE, lambda _t: [], ids
+    )
+    assert no_format.logit_bias() is None
 
 
 def test_fillers_may_appear_in_the_answer(engine: Engine) -> None:

@@ -19,7 +19,6 @@ from typing import Any, Literal, Protocol
 
 import llama_cpp
 import psutil
-from llama_cpp import LogitsProcessorList
 
 from app.core import llama_backend
 from app.core.chat_template import ChatTemplate, Message
@@ -294,6 +293,12 @@ class Engine:
         self._filler_cache = {}
         self.info = None
 
+    def reset_cache(self) -> None:
+        """Forget the KV cache, so the next reply pays its whole prompt (fair comparisons)."""
+        llm = self._require()
+        llm.reset()  # type: ignore[no-untyped-call]
+        llm._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
+
     def _require(self) -> llama_cpp.Llama:
         if self._llm is None:
             raise GenerationError("No model is loaded. Choose a model first.")
@@ -390,15 +395,9 @@ class Engine:
         control.in_thinking = parser.in_thinking
         pending = self._prepare_cache(llm, tokens, stats)
         llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
-        processor = control.logits_processor()
-        llm._sampler = llm._init_sampler(
-            temp=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            min_p=sampling.min_p,
-            repeat_penalty=sampling.repeat_penalty,
-            logits_processor=LogitsProcessorList([processor]) if processor else None,
-        )
+        plain = llama_backend.build_sampler(llm, sampling)
+        bias = control.logit_bias()
+        pruning = llama_backend.build_sampler(llm, sampling, bias) if bias else plain
         first = 0.0
         reason = "context" if limit == room else "length"
         try:
@@ -409,6 +408,11 @@ class Engine:
                 if stats.generated_tokens >= limit:
                     break
                 llm.eval(pending)
+                if bias and control.in_thinking:
+                    control.note_top_token(llama_backend.top_token(llm))
+                    llm._sampler = pruning
+                else:
+                    llm._sampler = plain
                 token = llm.sample()
                 now = time.perf_counter()
                 if not first:

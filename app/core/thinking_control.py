@@ -16,9 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from app.core.thinking_parser import ThinkingFormat, end_marker_for
 from app.core.thinking_policy import ThinkingPolicy
 
@@ -99,8 +96,8 @@ class ThinkingController:
         self.in_thinking = False  # kept current by the engine after every evaluated token
         self._encode = encode
         self._stop_now = stop_now
-        self._filler_ids = np.array(sorted(set(filler_ids)), dtype=np.intc)
-        self._filler_set = frozenset(int(i) for i in self._filler_ids)
+        self._filler_ids = sorted({int(i) for i in filler_ids})
+        self._filler_set = frozenset(self._filler_ids)
         self._loop = LoopDetector(policy.loop_ngram, policy.loop_repeats)
         self._end = end_marker_for(fmt)
         self._block_tokens = 0
@@ -127,28 +124,21 @@ class ThinkingController:
 
     # -- logits ----------------------------------------------------------------------------------
 
-    def logits_processor(
-        self,
-    ) -> Callable[[npt.NDArray[np.intc], npt.NDArray[np.single]], npt.NDArray[np.single]] | None:
-        if not (self.active and self.policy.suppress_fillers and self._filler_ids.size):
+    def logit_bias(self) -> dict[int, float] | None:
+        """Bias for filler tokens while thinking (-inf bans); None when nothing is suppressed.
+
+        The engine applies it only while `in_thinking`: the answer is sampled without it.
+        """
+        if not (self.active and self.policy.suppress_fillers and self._filler_ids):
             return None
-        ids = self._filler_ids
         penalty = self.policy.filler_penalty
+        value = float("-inf") if penalty is None else -abs(penalty)
+        return dict.fromkeys(self._filler_ids, value)
 
-        def suppress(
-            _input_ids: npt.NDArray[np.intc], logits: npt.NDArray[np.single]
-        ) -> npt.NDArray[np.single]:
-            if not self.in_thinking:
-                return logits
-            if int(np.argmax(logits)) in self._filler_set:
-                self.counters.suppressed += 1
-            if penalty is None:
-                logits[ids] = -np.inf
-            else:
-                logits[ids] -= penalty
-            return logits
-
-        return suppress
+    def note_top_token(self, token: int) -> None:
+        """Count a thinking step whose top choice was a suppressed filler word."""
+        if token in self._filler_set:
+            self.counters.suppressed += 1
 
     # -- per token -------------------------------------------------------------------------------
 

@@ -1,0 +1,82 @@
+"""Pruned vs unpruned on the same model and seed: the comparison and its exports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from app.core.compare import run_comparison
+from app.core.engine import Engine, GenerationEvent, SamplingParams
+from app.core.thinking_policy import UNPRUNED, ThinkingPolicy
+
+ASK = [{"role": "user", "content": "Is 17 a prime number? Explain."}]
+
+
+def test_same_policy_twice_gives_identical_replies(engine: Engine) -> None:
+    result = run_comparison(
+        engine, ASK, UNPRUNED, UNPRUNED, SamplingParams(max_tokens=60, seed=11),
+        force_thinking=True,
+    )  # fmt: skip
+    assert result.a.thinking == result.b.thinking
+    assert result.a.answer == result.b.answer
+    assert result.answer_diff() == []
+    # Each side started from an empty cache, so both paid the whole prompt.
+    assert result.a.stats.cached_prompt_tokens == result.b.stats.cached_prompt_tokens == 0
+
+
+def test_budget_side_thinks_less_and_both_stream(engine: Engine) -> None:
+    seen: dict[str, list[GenerationEvent]] = {"a": [], "b": []}
+    capped = ThinkingPolicy(name="Capped", budget=16)
+    result = run_comparison(
+        engine, ASK, UNPRUNED, capped, SamplingParams(max_tokens=150, seed=3),
+        force_thinking=True, on_event=lambda side, ev: seen[side].append(ev),
+    )  # fmt: skip
+    assert seen["a"] and seen["b"]
+    assert seen["a"][-1].kind == seen["b"][-1].kind == "done"
+    sa, sb = result.a.stats, result.b.stats
+    assert sb.budget_hits == 1
+    assert sb.thinking_tokens - sb.forced_tokens < sa.thinking_tokens
+    assert result.b.answer.strip()
+    rows = {name: (x, y, change) for name, x, y, change in result.rows()}
+    assert rows["thinking tokens"][0] == str(sa.thinking_tokens)
+    assert rows["thinking tokens"][1] == str(sb.thinking_tokens)
+
+    markdown = result.to_markdown()
+    assert "| thinking tokens |" in markdown and "## Capped" in markdown and "```diff" in markdown
+    data = json.loads(result.to_json())
+    assert data["a"]["policy"]["name"] == "Unpruned" and data["b"]["policy"]["budget"] == 16
+    assert data["b"]["stats"]["budget_hits"] == 1
+    assert data["seed"] == 3
+
+
+def test_cli_compare_json_and_markdown(tmp_path: Path) -> None:
+    report = tmp_path / "report.md"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "app", "compare", "--model", "starter", "--force-thinking",
+            "--policy-b", "aggressive", "--think-budget-b", "20", "--max-tokens", "100",
+            "--json", "--markdown", str(report), "Is 17 prime?",
+        ],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["a"]["policy"]["name"] == "Unpruned"
+    assert data["b"]["policy"]["name"] == "Aggressive (budget 20)"
+    assert data["b"]["stats"]["budget_hits"] == 1
+    assert report.read_text().startswith("# LeanCoder comparison")
+
+
+def test_cli_compare_table() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "compare", "--model", "starter", "--max-tokens", "30",
+         "Say hi."],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].split() == ["measure", "Unpruned", "Balanced", "change"]
+    assert "== answer diff ==" in result.stdout
+    # The starter has no thinking format: the policies cannot differ, so neither do the answers.
+    assert "(identical)" in result.stdout
