@@ -161,9 +161,9 @@ class TokenCounter:
         self.first_token_sample: int | None = None  # index into probe.samples
         take = window.bridge.take_events
 
-        def counted() -> list[tuple[int, GenerationEvent]]:
-            events = take()
-            for _request, event in events:
+        def counted(request: int) -> list[tuple[str, GenerationEvent]]:
+            events = take(request)
+            for _key, event in events:
                 self.live = max(self.live, event.stats.generated_tokens)
             if self.live and self.first_token_sample is None:
                 self.first_token_sample = len(probe.samples)

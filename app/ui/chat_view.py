@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.engine import ReplyStats
 from app.ui.markdown_html import markdown_to_html, plain_to_html
 
 MIN_RENDER_INTERVAL_MS = 40
@@ -237,3 +238,17 @@ class ChatView(QScrollArea):
     def _follow_bottom(self, _min: int, maximum: int) -> None:
         if self._at_bottom:
             self.verticalScrollBar().setValue(maximum)
+
+
+def format_stats(stats: ReplyStats) -> str:
+    parts = [f"{stats.generated_tokens} tokens", f"{stats.decode_tokens_per_s:.1f} tok/s"]
+    parts.append(f"first token {stats.time_to_first_token_s * 1000:.0f} ms")
+    if stats.thinking_tokens:
+        parts.append(f"{stats.thinking_tokens} thinking")
+    if stats.finish_reason == "cancelled":
+        parts.append("stopped")
+    elif stats.finish_reason in ("length", "context"):
+        parts.append(
+            "cut off: " + ("context full" if stats.finish_reason == "context" else "limit")
+        )
+    return " · ".join(parts)

@@ -8,9 +8,11 @@ Signals:
     loadProgress(float)       0.0 .. 1.0 while a model loads
     modelLoaded(object)       ModelInfo
     loadFailed(str)           a user-facing message; `model_info` says what is still loaded
-    eventsReady()             call `take_events()` on the GUI thread
+    eventsReady(int)          request id: its owner calls `take_events(request)` (GUI thread)
     replyFinished(int, object)  request id, final ReplyStats
     replyFailed(int, str)     request id, a user-facing message
+    compareFinished(int, object)  request id, the Comparison
+    compareFailed(int, str)   request id, a user-facing message
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.core.chat_template import Message
+from app.core.compare import run_comparison
 from app.core.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.errors import LeanCoderError
 from app.core.serial_worker import SerialWorker
@@ -35,17 +38,20 @@ class EngineBridge(QObject):
     loadProgress = Signal(float)
     modelLoaded = Signal(object)
     loadFailed = Signal(str)
-    eventsReady = Signal()
+    eventsReady = Signal(int)
     replyFinished = Signal(int, object)
     replyFailed = Signal(int, str)
+    compareFinished = Signal(int, object)
+    compareFailed = Signal(int, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine = Engine()
         self._worker = SerialWorker()
         self._lock = threading.Lock()
-        self._pending: list[tuple[int, GenerationEvent]] = []
-        self._wake_pending = False
+        # Per request: (stream key, event). A request's owner is woken once per batch.
+        self._pending: dict[int, list[tuple[str, GenerationEvent]]] = {}
+        self._woken: set[int] = set()
         self._cancel = threading.Event()
         self._stop_thinking = threading.Event()
         self._load_cancel = threading.Event()
@@ -92,11 +98,35 @@ class EngineBridge(QObject):
         """Stop the running reply; the worker sees the flag before its next token."""
         self._cancel.set()
 
-    def take_events(self) -> list[tuple[int, GenerationEvent]]:
+    def take_events(self, request: int) -> list[tuple[str, GenerationEvent]]:
+        """Drain one request's events: (stream key, event); the key is "reply", "a" or "b"."""
         with self._lock:
-            events, self._pending = self._pending, []
-            self._wake_pending = False
-        return events
+            self._woken.discard(request)
+            return self._pending.pop(request, [])
+
+    def compare(
+        self,
+        messages: Sequence[Message],
+        policy_a: ThinkingPolicy,
+        policy_b: ThinkingPolicy,
+        sampling: SamplingParams | None = None,
+        force_thinking: bool = False,
+    ) -> int:
+        """Queue a side-by-side run; events stream under keys "a" and "b"."""
+        self._next_request += 1
+        request = self._next_request
+        self._cancel = threading.Event()
+        self._worker.submit(
+            self._compare_job,
+            request,
+            list(messages),
+            policy_a,
+            policy_b,
+            sampling,
+            force_thinking,
+            self._cancel,
+        )
+        return request
 
     def shutdown(self) -> None:
         """Stop generating, free the model on its own thread, and end the worker."""
@@ -144,17 +174,47 @@ class EngineBridge(QObject):
                 if event.kind == "done":
                     self.replyFinished.emit(request, event.stats)
                 else:
-                    self._post(request, event)
+                    self._post(request, "reply", event)
         except LeanCoderError as exc:
             self.replyFailed.emit(request, str(exc))
         except Exception as exc:
             log.exception("generation failed")
             self.replyFailed.emit(request, f"Generation failed unexpectedly: {exc}")
 
-    def _post(self, request: int, event: GenerationEvent) -> None:
+    def _compare_job(
+        self,
+        request: int,
+        messages: list[Message],
+        policy_a: ThinkingPolicy,
+        policy_b: ThinkingPolicy,
+        sampling: SamplingParams | None,
+        force_thinking: bool,
+        cancel: threading.Event,
+    ) -> None:
+        try:
+            result = run_comparison(
+                self._engine,
+                messages,
+                policy_a,
+                policy_b,
+                sampling,
+                force_thinking=force_thinking,
+                cancel=cancel,
+                on_event=lambda key, event: self._post(request, key, event),
+            )
+        except LeanCoderError as exc:
+            self.compareFailed.emit(request, str(exc))
+            return
+        except Exception as exc:  # the GUI must hear about it, not hang
+            log.exception("comparison failed")
+            self.compareFailed.emit(request, f"The comparison failed unexpectedly: {exc}")
+            return
+        self.compareFinished.emit(request, result)
+
+    def _post(self, request: int, key: str, event: GenerationEvent) -> None:
         with self._lock:
-            self._pending.append((request, event))
-            if self._wake_pending:
+            self._pending.setdefault(request, []).append((key, event))
+            if request in self._woken:
                 return
-            self._wake_pending = True
-        self.eventsReady.emit()
+            self._woken.add(request)
+        self.eventsReady.emit(request)

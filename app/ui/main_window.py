@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
@@ -35,10 +36,13 @@ from app.core.settings import Settings
 from app.core.starter import STARTER_KEY, resolve_model
 from app.core.thinking_parser import ThinkingFormat
 from app.core.thinking_policy import PRESETS, ThinkingPolicy
-from app.ui.chat_view import ChatView, MessageWidget
+from app.ui.chat_view import ChatView, MessageWidget, format_stats
 from app.ui.engine_bridge import EngineBridge
 from app.ui.model_picker import ModelPicker
 from app.ui.thinking_meter import ThinkingMeter
+
+if TYPE_CHECKING:
+    from app.ui.compare_view import CompareWindow
 
 log = logging.getLogger(__name__)
 TITLE_LENGTH = 48
@@ -56,20 +60,6 @@ class PromptEdit(QPlainTextEdit):
             self.submitted.emit()
             return
         super().keyPressEvent(event)
-
-
-def format_stats(stats: ReplyStats) -> str:
-    parts = [f"{stats.generated_tokens} tokens", f"{stats.decode_tokens_per_s:.1f} tok/s"]
-    parts.append(f"first token {stats.time_to_first_token_s * 1000:.0f} ms")
-    if stats.thinking_tokens:
-        parts.append(f"{stats.thinking_tokens} thinking")
-    if stats.finish_reason == "cancelled":
-        parts.append("stopped")
-    elif stats.finish_reason in ("length", "context"):
-        parts.append(
-            "cut off: " + ("context full" if stats.finish_reason == "context" else "limit")
-        )
-    return " · ".join(parts)
 
 
 class MainWindow(QMainWindow):
@@ -121,6 +111,10 @@ class MainWindow(QMainWindow):
         self.new_chat_action = QAction("New chat", self)
         self.new_chat_action.setShortcut(QKeySequence.StandardKey.New)
         toolbar.addAction(self.new_chat_action)
+        self.compare_action = QAction("Compare…", self)
+        self.compare_action.setToolTip("Run the prompt pruned and unpruned, side by side")
+        toolbar.addAction(self.compare_action)
+        self.compare_window: CompareWindow | None = None
 
         self.chat_list = QListWidget(self)
         self.chat_list.setMinimumWidth(180)
@@ -170,6 +164,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.model_picker.modelChosen.connect(self.load_model)
         self.new_chat_action.triggered.connect(self.new_chat)
+        self.compare_action.triggered.connect(self.open_compare)
         self.send_button.clicked.connect(self.send)
         self.prompt.submitted.connect(self.send)
         self.stop_button.clicked.connect(self.stop)
@@ -207,6 +202,7 @@ class MainWindow(QMainWindow):
         self.model_picker.setEnabled(not busy)
         self.chat_list.setEnabled(not self.generating)
         self.new_chat_action.setEnabled(not self.generating)
+        self.compare_action.setEnabled(self.model_info is not None and not busy)
 
     def show_error(self, title: str, message: str) -> None:
         """A non-blocking dialog; the app stays usable behind it."""
@@ -369,15 +365,32 @@ class MainWindow(QMainWindow):
         self.refresh_chat_list()
         self._update_controls()
 
+    def open_compare(self) -> CompareWindow:
+        """The side-by-side view, seeded with the prompt being typed (or the last one sent)."""
+        from app.ui.compare_view import CompareWindow
+
+        prompt = self.prompt.toPlainText().strip()
+        if not prompt and self.chat_id is not None:
+            users = [m for m in self.store.messages(self.chat_id) if m.role == "user"]
+            prompt = users[-1].content if users else ""
+        if self.compare_window is not None:
+            self.compare_window.close()
+            self.compare_window.deleteLater()
+        self.compare_window = CompareWindow(self.bridge, prompt, self.policy.name, self)
+        self.compare_window.show()
+        return self.compare_window
+
     def stop(self) -> None:
         self.bridge.stop()
 
-    def _on_events(self) -> None:
+    def _on_events(self, request: int | None = None) -> None:
+        if self._request is None or (request is not None and request != self._request):
+            return  # another view's request (a comparison), or a reply no longer shown
         widget = self._live_widget
         latest: GenerationEvent | None = None
-        for request, event in self.bridge.take_events():
-            if request != self._request or widget is None:
-                continue  # leftovers of a reply that is no longer shown
+        for _key, event in self.bridge.take_events(self._request):
+            if widget is None:
+                continue
             if event.kind == "text":
                 widget.append(event.channel.value, event.text)
             elif event.kind in ("thinking_open", "thinking_close"):
@@ -435,6 +448,8 @@ class MainWindow(QMainWindow):
     # -- closing -------------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.compare_window is not None:
+            self.compare_window.close()
         if self._live_widget is not None:
             self._persist_live(self._live_widget)
         self.bridge.shutdown()

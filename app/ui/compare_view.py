@@ -1,0 +1,237 @@
+"""Side by side: one prompt under two thinking policies, so the user sees what pruning saved
+and what it cost. Both runs stream live into their columns; the table and the answer diff fill in
+when the second finishes, and the result exports as Markdown or JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.compare import Comparison
+from app.core.engine import SamplingParams
+from app.core.settings import atomic_write_text
+from app.core.thinking_policy import PRESETS
+from app.ui.chat_view import MessageWidget, format_stats
+from app.ui.engine_bridge import EngineBridge
+
+COMPARE_SEED = 1234
+
+
+class ComparePane(QWidget):
+    """One column: the policy's name, its streaming reply (thinking collapsible), its stats."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.title = QLabel("", self)
+        self.title.setStyleSheet("font-weight: bold; font-size: 14px;")
+        self.message = MessageWidget("assistant", self)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.message)
+        layout.addWidget(self.title)
+        layout.addWidget(scroll, 1)
+
+    def reset(self, policy_name: str) -> None:
+        self.title.setText(policy_name)
+        self.message.live = True
+        self.message.set_content("", "", 0)
+        self.message.set_footer("")
+
+
+class CompareWindow(QWidget):
+    def __init__(
+        self, bridge: EngineBridge, prompt: str, policy_b: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("LeanCoder: compare thinking policies")
+        self.resize(1200, 800)
+        self.bridge = bridge
+        self.result: Comparison | None = None
+        self._request: int | None = None
+
+        self.prompt = QLineEdit(prompt, self)
+        self.prompt.setPlaceholderText("The prompt to run under both policies")
+        self.policy_a = QComboBox(self)
+        self.policy_b = QComboBox(self)
+        for combo in (self.policy_a, self.policy_b):
+            combo.addItems(list(PRESETS))
+        self.policy_a.setCurrentText("Unpruned")
+        self.policy_b.setCurrentText(policy_b if policy_b in PRESETS else "Balanced")
+        self.force_thinking = QCheckBox("Force thinking", self)
+        self.force_thinking.setToolTip("Open a thinking span for models whose template does not")
+        self.run_button = QPushButton("Run both", self)
+        self.stop_button = QPushButton("Stop", self)
+        self.export_md = QPushButton("Export Markdown…", self)
+        self.export_json = QPushButton("Export JSON…", self)
+        controls = QHBoxLayout()
+        controls.addWidget(self.prompt, 1)
+        for label, combo in (("A:", self.policy_a), ("B:", self.policy_b)):
+            controls.addWidget(QLabel(label, self))
+            controls.addWidget(combo)
+        for widget in (self.force_thinking, self.run_button, self.stop_button):
+            controls.addWidget(widget)
+
+        self.panes = {"a": ComparePane(self), "b": ComparePane(self)}
+        columns = QSplitter(self)
+        columns.addWidget(self.panes["a"])
+        columns.addWidget(self.panes["b"])
+        self.table = QTableWidget(0, 4, self)
+        self.table.setHorizontalHeaderLabels(["measure", "A", "B", "change"])
+        self.table.verticalHeader().hide()
+        self.diff = QPlainTextEdit(self)
+        self.diff.setReadOnly(True)
+        self.diff.setPlaceholderText("The answers' diff appears here.")
+        bottom = QSplitter(self)
+        bottom.addWidget(self.table)
+        bottom.addWidget(self.diff)
+        exports = QHBoxLayout()
+        exports.addStretch(1)
+        exports.addWidget(self.export_md)
+        exports.addWidget(self.export_json)
+        self.status = QLabel("", self)
+
+        vertical = QSplitter(Qt.Orientation.Vertical, self)
+        vertical.addWidget(columns)
+        vertical.addWidget(bottom)
+        vertical.setSizes([520, 240])
+        layout = QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(vertical, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(exports)
+
+        self.run_button.clicked.connect(self.run)
+        self.stop_button.clicked.connect(self.bridge.stop)
+        self.export_md.clicked.connect(lambda: self._export_dialog("md"))
+        self.export_json.clicked.connect(lambda: self._export_dialog("json"))
+        self.bridge.eventsReady.connect(self._on_events)
+        self.bridge.compareFinished.connect(self._on_finished)
+        self.bridge.compareFailed.connect(self._on_failed)
+        self._update_controls()
+
+    @property
+    def running(self) -> bool:
+        return self._request is not None
+
+    def _update_controls(self) -> None:
+        self.run_button.setEnabled(not self.running and self.bridge.model_info is not None)
+        self.stop_button.setEnabled(self.running)
+        self.export_md.setEnabled(self.result is not None and not self.running)
+        self.export_json.setEnabled(self.result is not None and not self.running)
+
+    def run(self) -> None:
+        prompt = self.prompt.text().strip()
+        if not prompt or self.running:
+            return
+        if self.bridge.model_info is None:
+            self.status.setText("Load a model first.")
+            return
+        a, b = PRESETS[self.policy_a.currentText()], PRESETS[self.policy_b.currentText()]
+        self.result = None
+        self.panes["a"].reset(f"A: {a.name}")
+        self.panes["b"].reset(f"B: {b.name}")
+        self.table.setRowCount(0)
+        self.diff.clear()
+        self.status.setText(f"Running {a.name}, then {b.name} with seed {COMPARE_SEED}…")
+        self._request = self.bridge.compare(
+            [{"role": "user", "content": prompt}],
+            a,
+            b,
+            SamplingParams(temperature=0.6, seed=COMPARE_SEED),
+            force_thinking=self.force_thinking.isChecked(),
+        )
+        self._update_controls()
+
+    def _on_events(self, request: int) -> None:
+        if request != self._request:
+            return
+        touched: set[str] = set()
+        for key, event in self.bridge.take_events(request):
+            message = self.panes[key].message
+            if event.kind == "text":
+                message.append(event.channel.value, event.text)
+            elif event.kind == "done":
+                message.live = False
+                message.set_footer(format_stats(event.stats))
+            message.thinking_tokens = event.stats.thinking_tokens
+            touched.add(key)
+        for key in touched:
+            self.panes[key].message.refresh()
+
+    def _on_finished(self, request: int, result: Comparison) -> None:
+        if request != self._request:
+            return
+        self._on_events(request)
+        self._request = None
+        self.result = result
+        for pane in self.panes.values():
+            pane.message.live = False
+            pane.message.refresh()
+        rows = result.rows()
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                self.table.setItem(r, c, QTableWidgetItem(value))
+        self.table.resizeColumnsToContents()
+        diff = result.answer_diff()
+        self.diff.setPlainText("\n".join(diff) if diff else "The two answers are identical.")
+        self.status.setText("Done.")
+        self._update_controls()
+
+    def _on_failed(self, request: int, message: str) -> None:
+        if request != self._request:
+            return
+        self.bridge.take_events(request)
+        self._request = None
+        self.status.setText(f"The comparison failed: {message}")
+        self._update_controls()
+
+    def export_to(self, path: Path, kind: str) -> None:
+        assert self.result is not None
+        text = self.result.to_markdown() if kind == "md" else self.result.to_json()
+        atomic_write_text(path, text)
+
+    def _export_dialog(self, kind: str) -> None:
+        if self.result is None:
+            return
+        pattern = "Markdown (*.md)" if kind == "md" else "JSON (*.json)"
+        name, _ = QFileDialog.getSaveFileName(self, "Export comparison", f"compare.{kind}", pattern)
+        if not name:
+            return
+        try:
+            self.export_to(Path(name), kind)
+        except OSError as exc:
+            self.status.setText(f"Could not save {name}: {exc.strerror or exc}")
+            return
+        self.status.setText(f"Saved {name}.")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.running:
+            self.bridge.stop()
+        for signal, slot in (
+            (self.bridge.eventsReady, self._on_events),
+            (self.bridge.compareFinished, self._on_finished),
+            (self.bridge.compareFailed, self._on_failed),
+        ):
+            signal.disconnect(slot)
+        super().closeEvent(event)

@@ -1,0 +1,56 @@
+"""The side-by-side compare view in a real window with the real model (thinking forced open)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from app.ui.compare_view import CompareWindow
+from tests.ui_support import WindowFactory, type_and_send, wait_reply_done
+
+
+def test_compare_fills_both_columns_table_and_exports(
+    qtbot: QtBot, make_window: WindowFactory, tmp_path: Path
+) -> None:
+    window = make_window(n_ctx=1024)
+    window.prompt.setPlainText("Is 17 a prime number?")
+    view = window.open_compare()
+    assert isinstance(view, CompareWindow)
+    qtbot.waitExposed(view)
+    assert view.prompt.text() == "Is 17 a prime number?"
+    view.policy_b.setCurrentText("Aggressive")
+    view.force_thinking.setChecked(True)
+    assert not view.export_md.isEnabled()
+    with qtbot.waitSignal(window.bridge.compareFinished, timeout=90_000):
+        view.run_button.click()
+        assert view.running and view.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: view.result is not None, timeout=5_000)
+
+    a, b = view.panes["a"].message, view.panes["b"].message
+    assert view.panes["a"].title.text() == "A: Unpruned"
+    assert view.panes["b"].title.text() == "B: Aggressive"
+    assert a.thinking.strip() and b.thinking.strip()  # both columns filled, thinking included
+    assert "tok/s" in a.footer.text() and "tok/s" in b.footer.text()
+    assert view.result is not None
+    assert a.answer == view.result.a.answer and b.thinking == view.result.b.thinking
+    measures = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
+    assert measures[:3] == ["thinking tokens", "answer tokens", "total tokens"]
+    assert view.table.item(0, 1).text() == str(view.result.a.stats.thinking_tokens)
+    assert view.table.item(0, 2).text() == str(view.result.b.stats.thinking_tokens)
+    assert view.diff.toPlainText()
+    assert view.export_md.isEnabled() and view.export_json.isEnabled()
+
+    view.export_to(tmp_path / "c.md", "md")
+    view.export_to(tmp_path / "c.json", "json")
+    assert (tmp_path / "c.md").read_text().startswith("# LeanCoder comparison")
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert data["b"]["policy"]["name"] == "Aggressive"
+
+    # The chat keeps working after a comparison on the same model worker.
+    view.close()
+    window.prompt.clear()
+    type_and_send(qtbot, window, "Say hi.")
+    wait_reply_done(qtbot, window)
+    assert window.chat_view.messages[-1].answer
