@@ -44,10 +44,14 @@ class ComparePane(QWidget):
         layout = QVBoxLayout(self)
         self.title = QLabel("", self)
         self.title.setStyleSheet("font-weight: bold; font-size: 14px;")
-        self.message = MessageWidget("assistant", self)
+        body = QWidget(self)
+        body_layout = QVBoxLayout(body)
+        self.message = MessageWidget("assistant", body)
+        body_layout.addWidget(self.message)
+        body_layout.addStretch(1)  # the reply sits at the top, not spread over the column
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
-        scroll.setWidget(self.message)
+        scroll.setWidget(body)
         layout.addWidget(self.title)
         layout.addWidget(scroll, 1)
 
