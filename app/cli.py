@@ -92,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--force-thinking", action="store_true")
     compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
     compare.add_argument("--markdown", metavar="FILE", help="also write a Markdown report")
+    bench = sub.add_parser(
+        "bench-thinking", help="accuracy and thinking tokens of thinking policies on a task set"
+    )
+    bench.add_argument("--model", required=True, help=f"path of a GGUF file, or '{STARTER_KEY}'")
+    bench.add_argument("--tasks", default=None, help="JSONL task file (default: the bundled set)")
+    bench.add_argument("--policies", default="Unpruned,Balanced,Aggressive")
+    bench.add_argument("--ctx", type=_positive_int, default=4096)
+    bench.add_argument("--gpu-layers", type=int, default=0)
+    bench.add_argument("--max-tokens", type=_positive_int, default=1024)
+    bench.add_argument("--temperature", type=float, default=0.6)
+    bench.add_argument("--seed", type=int, default=1234)
+    bench.add_argument("--limit", type=_positive_int, default=None, help="run the first N tasks")
+    bench.add_argument("--force-thinking", action="store_true")
+    bench.add_argument("--out", default="bench-thinking", help="folder for the CSV and PNG")
     return parser
 
 
@@ -105,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _ask(args, sys.stdout, sys.stderr)
     if args.command == "compare":
         return _compare(args, sys.stdout, sys.stderr)
+    if args.command == "bench-thinking":
+        return _bench_thinking(args, sys.stdout, sys.stderr)
     return EXIT_USER_ERROR  # pragma: no cover - argparse rejects unknown commands
 
 
@@ -263,4 +279,67 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"\n== {side.policy.name}: answer ==\n{side.answer.strip() or '(none)'}\n")
     diff = result.answer_diff()
     out.write("\n== answer diff ==\n" + ("\n".join(diff) if diff else "(identical)") + "\n")
+    return EXIT_OK
+
+
+def _bench_thinking(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from pathlib import Path
+
+    from app.core import thinking_bench as tb
+    from app.core.engine import Engine, LoadOptions, SamplingParams
+    from app.core.starter import resolve_model
+    from app.core.thinking_policy import policy_by_name
+
+    engine = Engine()
+    out_dir = Path(args.out)
+    try:
+        policies = [policy_by_name(name.strip()) for name in args.policies.split(",") if name]
+        tasks = tb.load_tasks(Path(args.tasks) if args.tasks else tb.DEFAULT_TASKS)
+        tasks = tasks[: args.limit] if args.limit else tasks
+        model = resolve_model(args.model)
+        engine.load(model, LoadOptions(n_ctx=args.ctx, n_gpu_layers=args.gpu_layers))
+        sampling = SamplingParams(
+            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+        )
+        total = len(tasks) * len(policies)
+        done = [0]
+
+        def progress(result: tb.TaskResult) -> None:
+            done[0] += 1
+            mark = "ok " if result.correct else "no "
+            err.write(f"[{done[0]}/{total}] {result.policy}: {result.task} {mark}"
+                      f"({result.thinking_tokens} thinking tokens)\n")  # fmt: skip
+
+        results = tb.run_bench(
+            engine, tasks, policies, sampling,
+            force_thinking=args.force_thinking, on_result=progress,
+        )  # fmt: skip
+        summaries = tb.summarize(results)
+        tb.write_csv(out_dir / "results.csv", results)
+        from app.ui.plot import plot_tokens_vs_accuracy  # Qt only for drawing the PNG
+
+        plot_tokens_vs_accuracy(
+            summaries, out_dir / "tokens_vs_accuracy.png", f"{model.name}: {len(tasks)} tasks"
+        )
+    except LeanCoderError as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        err.write(f"error: cannot write results to {out_dir}: {exc}\n")
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    finally:
+        engine.unload()
+    header = ("policy", "accuracy", "mean thinking", "median thinking", "time (s)", "loops broken")
+    rows = [header] + [
+        (s.policy, f"{s.accuracy:.0%}", f"{s.mean_thinking:.1f}", f"{s.median_thinking:.0f}",
+         f"{s.seconds:.1f}", str(s.loops_broken))
+        for s in summaries
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for row in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    out.write(f"\nwrote {out_dir / 'results.csv'} and {out_dir / 'tokens_vs_accuracy.png'}\n")
     return EXIT_OK
