@@ -81,6 +81,12 @@ def test_budget_meter_warns_and_the_policy_is_stored(
     assert reply.meta["policy"]["name"] == "Aggressive"
     assert reply.meta["policy"]["budget"] == 768
     assert reply.stats["policy"] == "Aggressive"
+    # The context meter adds up prompt and reply; the memory meter shows the model and KV cache.
+    total = reply.stats["prompt_tokens"] + reply.stats["generated_tokens"]
+    assert window.context_meter.text().startswith(f"Context {total:,} / 1,024")
+    assert "thinking:" in window.context_meter.toolTip()
+    assert window.memory_meter.text().startswith("model ")
+    assert "RSS" in window.memory_meter.text()
     used = reply.stats["thinking_block_tokens"]
     assert f"/ {budget:,}" in window.thinking_meter.label.text()
     assert window.thinking_meter.bar.value() == int(min(1.0, used / budget) * 1000)

@@ -145,6 +145,8 @@ class ModelInfo:
     n_params: int
     thinking_format: ThinkingFormat
     template_name: str
+    weights_bytes: int = 0  # tensor data, from the GGUF header
+    kv_bytes: int = 0  # the KV cache at n_ctx (f16), from the model's parameters
     notes: list[str] = field(default_factory=list)
 
 
@@ -278,6 +280,8 @@ class Engine:
             n_params=int(llm._model.n_params()),
             thinking_format=fmt,
             template_name=self._template.name,
+            weights_bytes=header.tensor_bytes,
+            kv_bytes=kv_cache_bytes(header, llm.n_ctx()),
             notes=notes,
         )
         if progress:

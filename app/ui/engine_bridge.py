@@ -13,6 +13,7 @@ Signals:
     replyFailed(int, str)     request id, a user-facing message
     compareFinished(int, object)  request id, the Comparison
     compareFailed(int, str)   request id, a user-facing message
+    promptCounted(int, object)  request id, PromptBreakdown (before the reply's first token)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from app.core.chat_template import Message
 from app.core.compare import run_comparison
 from app.core.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.errors import LeanCoderError
+from app.core.meters import prompt_breakdown
 from app.core.serial_worker import SerialWorker
 from app.core.thinking_policy import ThinkingPolicy
 
@@ -43,6 +45,7 @@ class EngineBridge(QObject):
     replyFailed = Signal(int, str)
     compareFinished = Signal(int, object)
     compareFailed = Signal(int, str)
+    promptCounted = Signal(int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -167,6 +170,7 @@ class EngineBridge(QObject):
         stop_thinking: threading.Event,
     ) -> None:
         try:
+            self.promptCounted.emit(request, prompt_breakdown(self._engine.count_tokens, messages))
             events = self._engine.generate(
                 messages, sampling, cancel, policy=policy, stop_thinking=stop_thinking
             )

@@ -32,6 +32,7 @@ from app.core import chat_store
 from app.core.chat_store import ChatStore, history_for_model
 from app.core.engine import GenerationEvent, LoadOptions, ModelInfo, ReplyStats, SamplingParams
 from app.core.errors import LeanCoderError
+from app.core.meters import PromptBreakdown, context_usage
 from app.core.settings import Settings
 from app.core.starter import STARTER_KEY, resolve_model
 from app.core.thinking_parser import ThinkingFormat
@@ -39,6 +40,7 @@ from app.core.thinking_policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget, format_stats
 from app.ui.engine_bridge import EngineBridge
 from app.ui.model_picker import ModelPicker
+from app.ui.resource_meters import ContextMeter, MemoryMeter
 from app.ui.thinking_meter import ThinkingMeter
 
 if TYPE_CHECKING:
@@ -87,6 +89,7 @@ class MainWindow(QMainWindow):
         self._live_message_id: int | None = None
         self._live_thinking = False
         self._live_policy: ThinkingPolicy | None = None
+        self._live_breakdown: PromptBreakdown | None = None
         self._build()
         self._connect()
         self.refresh_chat_list()
@@ -155,8 +158,12 @@ class MainWindow(QMainWindow):
         self.load_progress.hide()
         self.speed_label = QLabel("", self)
         self.thinking_meter = ThinkingMeter(self)
+        self.context_meter = ContextMeter(self)
+        self.memory_meter = MemoryMeter(self)
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.thinking_meter)
+        status.addPermanentWidget(self.context_meter)
+        status.addPermanentWidget(self.memory_meter)
         status.addPermanentWidget(self.load_progress)
         status.addPermanentWidget(self.speed_label)
         self._update_controls()
@@ -177,6 +184,7 @@ class MainWindow(QMainWindow):
         self.bridge.eventsReady.connect(self._on_events)
         self.bridge.replyFinished.connect(self._on_reply_finished)
         self.bridge.replyFailed.connect(self._on_reply_failed)
+        self.bridge.promptCounted.connect(self._on_prompt_counted)
 
     def _warm_up(self) -> None:
         """Pay the first-use costs (PySide's lazy enum classes, pygments lexers, font metrics)
@@ -272,6 +280,7 @@ class MainWindow(QMainWindow):
     def _show_model_label(self) -> None:
         info = self.model_info
         self.thinking_meter.set_idle(info.thinking_format if info else None, self.policy)
+        self.memory_meter.set_model(info)
         if info is None:
             self.model_label.setText("No model loaded")
             return
@@ -400,10 +409,20 @@ class MainWindow(QMainWindow):
         if latest is not None and widget is not None:
             widget.thinking_tokens = latest.stats.thinking_tokens
             self.speed_label.setText(f"{latest.stats.decode_tokens_per_s:.1f} tok/s")
+            self._show_context(latest.stats)
             if self._live_thinking or latest.stats.thinking_tokens:
                 budget = self._live_policy.budget if self._live_policy else None
                 self.thinking_meter.update_stats(latest.stats, budget)
             self.chat_view.mark_dirty()
+
+    def _on_prompt_counted(self, request: int, breakdown: PromptBreakdown) -> None:
+        if request == self._request:
+            self._live_breakdown = breakdown
+
+    def _show_context(self, stats: ReplyStats) -> None:
+        if self._live_breakdown is not None and self.model_info is not None:
+            usage = context_usage(self._live_breakdown, stats, self.model_info.n_ctx)
+            self.context_meter.show_usage(usage)
 
     def _persist_live(self, widget: MessageWidget) -> None:
         if widget is self._live_widget and self._live_message_id is not None:
@@ -435,6 +454,8 @@ class MainWindow(QMainWindow):
     def _on_reply_finished(self, request: int, stats: ReplyStats) -> None:
         if request != self._request:
             return
+        self._on_events(request)
+        self._show_context(stats)
         status = chat_store.CANCELLED if stats.finish_reason == "cancelled" else chat_store.COMPLETE
         self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
         self._finish_reply(status, stats, format_stats(stats))

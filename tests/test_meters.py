@@ -1,0 +1,47 @@
+"""Context and memory meters computed from the real model and the real process."""
+
+from __future__ import annotations
+
+import psutil
+
+from app.core.engine import Engine, SamplingParams, run_to_completion
+from app.core.meters import context_usage, format_bytes, memory_usage, prompt_breakdown
+
+
+def test_context_split_adds_up_to_what_the_window_holds(engine: Engine) -> None:
+    messages = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "What is a list in Python?"},
+        {"role": "assistant", "content": "An ordered, mutable sequence."},
+        {"role": "user", "content": "And a tuple?"},
+    ]
+    _, _, stats = run_to_completion(engine, messages, SamplingParams(max_tokens=20, seed=1))
+    breakdown = prompt_breakdown(engine.count_tokens, messages)
+    assert breakdown.system == engine.count_tokens("You are terse.")
+    assert breakdown.message == engine.count_tokens("And a tuple?")
+    assert breakdown.history == engine.count_tokens(
+        "What is a list in Python?"
+    ) + engine.count_tokens("An ordered, mutable sequence.")
+    assert engine.info is not None
+    usage = context_usage(breakdown, stats, engine.info.n_ctx)
+    assert usage.used == stats.prompt_tokens + stats.generated_tokens
+    assert usage.template > 0  # role markers around four messages
+    assert dict(usage.parts())["answer"] == stats.answer_tokens
+    assert 0 < usage.fraction < 1
+
+
+def test_memory_reports_model_kv_and_process(engine: Engine) -> None:
+    assert engine.info is not None
+    usage = memory_usage(engine.info)
+    # SmolLM2-135M: 30 layers x 3 KV heads x 128 x 2 bytes per token, at the engine's 2,048 tokens.
+    assert usage.kv_bytes == 30 * 3 * 128 * 2 * 2048
+    assert 80 * 1024**2 < usage.model_bytes < engine.info.file_size
+    assert usage.rss_bytes >= psutil.Process().memory_info().rss // 2
+    assert 0 < usage.free_ram_bytes <= usage.total_ram_bytes
+    assert memory_usage(None).model_bytes == 0
+
+
+def test_format_bytes() -> None:
+    assert format_bytes(512) == "512 B"
+    assert format_bytes(3 * 1024**2) == "3.0 MiB"
+    assert format_bytes(int(1.5 * 1024**3)) == "1.5 GiB"
