@@ -271,10 +271,9 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         out.write(result.to_json() + "\n")
         return EXIT_OK
-    rows = [("measure", result.a.policy.name, result.b.policy.name, "change"), *result.rows()]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for row in rows:
-        out.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + "\n")
+    _write_table(
+        out, [("measure", result.a.policy.name, result.b.policy.name, "change"), *result.rows()]
+    )
     for side in (result.a, result.b):
         out.write(f"\n== {side.policy.name}: answer ==\n{side.answer.strip() or '(none)'}\n")
     diff = result.answer_diff()
@@ -338,8 +337,13 @@ def _bench_thinking(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
          f"{s.seconds:.1f}", str(s.loops_broken))
         for s in summaries
     ]  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    for row in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+    _write_table(out, rows)
     out.write(f"\nwrote {out_dir / 'results.csv'} and {out_dir / 'tokens_vs_accuracy.png'}\n")
     return EXIT_OK
+
+
+def _write_table(out: TextIO, rows: Sequence[Sequence[str]]) -> None:
+    """Left-aligned columns, two spaces apart (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
