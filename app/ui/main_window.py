@@ -454,11 +454,11 @@ class MainWindow(QMainWindow):
     def _on_reply_finished(self, request: int, stats: ReplyStats) -> None:
         if request != self._request:
             return
-        self._on_events(request)
-        self._show_context(stats)
         status = chat_store.CANCELLED if stats.finish_reason == "cancelled" else chat_store.COMPLETE
-        self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
         self._finish_reply(status, stats, format_stats(stats))
+        # After the last events are drained, so the meters end on the final figures.
+        self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
+        self._show_context(stats)
 
     def _on_reply_failed(self, request: int, message: str) -> None:
         if request != self._request:
