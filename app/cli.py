@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
 from app.core.errors import LeanCoderError
 from app.core.starter import STARTER_KEY
+
+if TYPE_CHECKING:
+    from app.core.engine import ReplyStats
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -115,13 +118,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.ui.application import run_gui  # Qt only when the window is wanted
 
         return run_gui(model=getattr(args, "model", None))
-    if args.command == "ask":
-        return _ask(args, sys.stdout, sys.stderr)
-    if args.command == "compare":
-        return _compare(args, sys.stdout, sys.stderr)
-    if args.command == "bench-thinking":
-        return _bench_thinking(args, sys.stdout, sys.stderr)
-    return EXIT_USER_ERROR  # pragma: no cover - argparse rejects unknown commands
+    command = {"ask": _ask, "compare": _compare, "bench-thinking": _bench_thinking}[args.command]
+    return _run_reporting_errors(command, args, sys.stdout, sys.stderr)
+
+
+def _run_reporting_errors(
+    command: Callable[[argparse.Namespace, TextIO, TextIO], int],
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """One place that turns a user's error into one clear line and an exit status."""
+    try:
+        return command(args, out, err)
+    except LeanCoderError as exc:
+        if getattr(args, "json", False):
+            out.write(json.dumps({"error": str(exc)}) + "\n")
+        err.write(f"error: {exc}\n")
+    except OSError as exc:  # writing a report or results
+        where = f" {exc.filename}" if exc.filename else ""
+        err.write(f"error: cannot write{where}: {exc.strerror or exc}\n")
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    return EXIT_USER_ERROR
 
 
 def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -178,14 +198,6 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 (thinking if event.channel is Channel.THINKING else answer).append(event.text)
             elif event.kind == "done":
                 stats = event.stats
-    except LeanCoderError as exc:
-        if args.json:
-            out.write(json.dumps({"error": str(exc)}) + "\n")
-        err.write(f"error: {exc}\n")
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        err.write("\ninterrupted\n")
-        return EXIT_INTERRUPTED
     finally:
         engine.unload()
     if args.json:
@@ -210,10 +222,7 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _stats_line(stats: object) -> str:
-    from app.core.engine import ReplyStats
-
-    assert isinstance(stats, ReplyStats)
+def _stats_line(stats: ReplyStats) -> str:
     return (
         f"[{stats.prompt_tokens} prompt tokens at {stats.prompt_tokens_per_s:.0f} tok/s, "
         f"first token {stats.time_to_first_token_s * 1000:.0f} ms, "
@@ -257,15 +266,6 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         if args.markdown:
             atomic_write_text(Path(args.markdown), result.to_markdown())
-    except LeanCoderError as exc:
-        err.write(f"error: {exc}\n")
-        return EXIT_USER_ERROR
-    except OSError as exc:
-        err.write(f"error: cannot write the report: {exc}\n")
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        err.write("\ninterrupted\n")
-        return EXIT_INTERRUPTED
     finally:
         engine.unload()
     if args.json:
@@ -320,15 +320,6 @@ def _bench_thinking(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         plot_tokens_vs_accuracy(
             summaries, out_dir / "tokens_vs_accuracy.png", f"{model.name}: {len(tasks)} tasks"
         )
-    except LeanCoderError as exc:
-        err.write(f"error: {exc}\n")
-        return EXIT_USER_ERROR
-    except OSError as exc:
-        err.write(f"error: cannot write results to {out_dir}: {exc}\n")
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        err.write("\ninterrupted\n")
-        return EXIT_INTERRUPTED
     finally:
         engine.unload()
     header = ("policy", "accuracy", "mean thinking", "median thinking", "time (s)", "loops broken")

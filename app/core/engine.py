@@ -426,7 +426,11 @@ class Engine:
                 if is_eog(vocab, token):
                     reason = "stop"
                     break
-                action = control.step(token, self._piece_text(token), _utf8_pending(decoder))
+                action = (  # only thinking is steered: skip the work for answer tokens
+                    control.step(token, self._piece_text(token), _utf8_pending(decoder))
+                    if control.in_thinking
+                    else None
+                )
                 if action is None:
                     pending = [token]
                 elif action.replace:

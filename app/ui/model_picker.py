@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
 from app.core.starter import STARTER_KEY, STARTER_LABEL, starter_model_path
@@ -36,7 +36,7 @@ class ModelPicker(QComboBox):
         for spec in recent:
             if spec != STARTER_KEY and Path(spec).exists():
                 self.addItem(Path(spec).name, spec)
-                self.setItemData(self.count() - 1, spec, role=3)  # tooltip: the full path
+                self.setItemData(self.count() - 1, spec, Qt.ItemDataRole.ToolTipRole)
         self.addItem("Open GGUF file…", OPEN_FILE)
         self.set_current(current)
         self.blockSignals(False)
