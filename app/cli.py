@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -14,6 +15,13 @@ from app.core.starter import STARTER_KEY
 
 if TYPE_CHECKING:
     from app.core.engine import ReplyStats
+
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+# Each area's commands live in their own module with `register(sub)`, which adds sub-parsers and
+# sets `handler` on each (`set_defaults(handler=...)`). A handler prints its result and returns an
+# exit status; a LeanCoderError it raises becomes one clear line.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -109,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--limit", type=_positive_int, default=None, help="run the first N tasks")
     bench.add_argument("--force-thinking", action="store_true")
     bench.add_argument("--out", default="bench-thinking", help="folder for the CSV and PNG")
+    ask.set_defaults(handler=_ask)
+    compare.set_defaults(handler=_compare)
+    bench.set_defaults(handler=_bench_thinking)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -118,12 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.ui.application import run_gui  # Qt only when the window is wanted
 
         return run_gui(model=getattr(args, "model", None))
-    command = {"ask": _ask, "compare": _compare, "bench-thinking": _bench_thinking}[args.command]
-    return _run_reporting_errors(command, args, sys.stdout, sys.stderr)
+    return _run_reporting_errors(args.handler, args, sys.stdout, sys.stderr)
 
 
 def _run_reporting_errors(
-    command: Callable[[argparse.Namespace, TextIO, TextIO], int],
+    command: Handler,
     args: argparse.Namespace,
     out: TextIO,
     err: TextIO,
