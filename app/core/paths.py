@@ -23,3 +23,8 @@ def chats_db_path() -> Path:
 
 def settings_path() -> Path:
     return data_dir() / "settings.json"
+
+
+def resources_dir() -> Path:
+    """Bundled data files (`resources/` at the repository root, or beside the frozen app)."""
+    return Path(__file__).resolve().parents[2] / "resources"
