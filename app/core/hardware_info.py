@@ -64,3 +64,42 @@ class HardwareInfo:
         data["notes"] = list(self.notes)
         data["memory_bandwidth_is_estimate"] = self.memory_bandwidth_bytes_per_s is not None
         return data
+
+
+def format_size(n: int) -> str:
+    if n >= 1024**3:
+        return f"{n / 1024**3:.1f} GiB"
+    return f"{n / 1024**2:.0f} MiB"
+
+
+def gpu_summary(gpu: GpuInfo) -> str:
+    """ "NVIDIA GeForce RTX 4090 (CUDA, via llama.cpp): 24.0 GiB, 23.1 GiB free"."""
+    via = "via llama.cpp" if gpu.usable_by_llama else f"via {gpu.source}, not usable by llama.cpp"
+    memory = format_size(gpu.total_bytes)
+    if gpu.unified_memory:
+        memory += " of shared memory"
+    if gpu.free_bytes is not None:
+        memory += f", {format_size(gpu.free_bytes)} free"
+    return f"{gpu.name} ({gpu.backend}, {via}): {memory}"
+
+
+def summary_rows(info: HardwareInfo) -> list[tuple[str, str]]:
+    """(label, text) rows that describe the machine, for the CLI and the app's panel."""
+    cpu = info.cpu
+    rows = [
+        (
+            "RAM",
+            f"{format_size(info.ram_total_bytes)} total, "
+            f"{format_size(info.ram_available_bytes)} available",
+        ),
+        ("CPU", f"{cpu.name} ({cpu.physical_cores} cores, {cpu.logical_cores} threads)"),
+        ("CPU features", " ".join(cpu.features) or "none reported"),
+    ]
+    rows += [(f"GPU {gpu.index}", gpu_summary(gpu)) for gpu in info.gpus]
+    if not info.gpus:
+        rows.append(("GPU", "none found: models run on the CPU"))
+    free = "unknown" if info.disk_free_bytes is None else format_size(info.disk_free_bytes)
+    rows.append(("Disk", f"{free} free at {info.disk_path}"))
+    if info.memory_bandwidth_bytes_per_s is not None:
+        rows.append(("Bandwidth", f"{info.memory_bandwidth_bytes_per_s / 1e9:.1f} GB/s (estimate)"))
+    return rows
