@@ -74,7 +74,10 @@ def run_tool(
     stdout = out.decode("utf-8", errors="replace")
     first_err = next(iter(err.decode("utf-8", errors="replace").strip().splitlines()), "")
     if proc.returncode != 0:
-        return ToolOutput("failed", stdout, first_err or f"exit status {proc.returncode}")
+        # nvidia-smi says why it failed on stdout ("couldn't communicate with the driver").
+        first_out = next(iter(stdout.strip().splitlines()), "")
+        detail = first_err or first_out or f"exit status {proc.returncode}"
+        return ToolOutput("failed", stdout, detail)
     return ToolOutput("ok", stdout, first_err)
 
 
