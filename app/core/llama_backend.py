@@ -2,10 +2,12 @@
 
 - llama.cpp's own log lines are kept in a ring buffer instead of sprayed on stderr, so a failed load
   can quote the line that says why.
-- `Llama.__init__` builds `llama_model_params` itself and exposes no load-progress callback
-  (nor, for a later issue, tensor buffer-type overrides). `model_params_hook` wraps the params
-  factory for the duration of one load so those fields can be filled. Loads are serialized by a
-  lock, so the temporary wrap never leaks into another load.
+- `Llama.__init__` builds `llama_model_params` itself and exposes no load-progress callback nor
+  tensor buffer-type overrides (the field is declared as an untyped pointer and never set).
+  `model_params_hook` wraps the params factory for the duration of one load so those fields can be
+  filled: the overrides are how MoE expert tensors stay in host memory while attention goes to the
+  GPU (llama.cpp's `-ot`/`--n-cpu-moe`). Loads are serialized by a lock, so the temporary wrap never
+  leaks into another load.
 - Token pieces are decoded with a buffer large enough for any token and memoized: the vocabulary
   never changes while a model is loaded, and this is on the per-token path.
 """
@@ -17,7 +19,7 @@ import ctypes
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import llama_cpp
@@ -65,11 +67,31 @@ def last_error_line() -> str | None:
 ProgressFn = Callable[[float], bool]
 
 
+class _TensorBuftOverride(ctypes.Structure):
+    """`struct llama_model_tensor_buft_override { const char * pattern; ggml_backend_buffer_type_t
+    buft; }` (llama.h); llama-cpp-python does not declare it."""
+
+    _fields_ = (("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p))
+
+
+def _override_array(overrides: Sequence[tuple[str, int]]) -> ctypes.Array[_TensorBuftOverride]:
+    """A NULL-terminated array: llama.cpp reads until the entry whose pattern is NULL."""
+    array = (_TensorBuftOverride * (len(overrides) + 1))()
+    for i, (pattern, buft) in enumerate(overrides):
+        array[i].pattern = pattern.encode()
+        array[i].buft = buft
+    return array
+
+
 @contextlib.contextmanager
-def model_params_hook(progress: ProgressFn | None) -> Iterator[None]:
-    """Within this block, `Llama(...)` loads with our progress callback.
+def model_params_hook(
+    progress: ProgressFn | None, buffer_overrides: Sequence[tuple[str, int]] = ()
+) -> Iterator[None]:
+    """Within this block, `Llama(...)` loads with our progress callback and buffer overrides.
 
     `progress(fraction)` returns False to abort the load (llama.cpp then fails the load cleanly).
+    `buffer_overrides` are (regex over tensor names, ggml buffer-type pointer) pairs; the first
+    match places a tensor (see `app.core.ggml_devices.cpu_buffer_type`).
     """
     with _LOAD_LOCK:
         original = llama_api.llama_model_default_params
@@ -77,6 +99,10 @@ def model_params_hook(progress: ProgressFn | None) -> Iterator[None]:
 
         def patched() -> Any:
             params = original()
+            if buffer_overrides:
+                array = _override_array(buffer_overrides)
+                keep_alive.append(array)  # llama.cpp reads it during the load only
+                params.tensor_buft_overrides = ctypes.cast(array, ctypes.c_void_p)
             if progress is not None:
 
                 def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
