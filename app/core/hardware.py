@@ -9,6 +9,7 @@ what could not be learned becomes a note.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform as platform_module
 import queue
@@ -19,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 import psutil
 
@@ -63,7 +63,7 @@ _CPU_FLAGS = {  # /proc/cpuinfo flag -> ggml's name, for when llama.cpp cannot b
     "sve": "SVE",
 }
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def default_models_dir() -> Path:
@@ -104,8 +104,8 @@ def detect_hardware(
 
     devices = results.get("ggml")
     if not isinstance(devices, list):
+        notes.append(f"llama.cpp's device list {_failure(devices)}; GPUs come from vendor tools.")
         devices = []
-        notes.append("llama.cpp's device list did not answer in time; GPUs come from vendor tools.")
     elif reason := ggml_devices.unavailable_reason():
         notes.append(f"llama.cpp's device list is unavailable ({reason}).")
     probes: dict[str, hardware_probes.ProbeResult] = {}
@@ -115,7 +115,7 @@ def detect_hardware(
             probes[name] = result
             notes.extend(result.notes)
         else:
-            notes.append(f"The {name} probe did not finish in time.")
+            notes.append(f"The {name} probe {_failure(result)}.")
 
     ggml_gpus, ggml_notes = gpus_from_ggml(devices)
     notes.extend(ggml_notes)
@@ -147,13 +147,15 @@ def _probe_call(name: str, timeout_s: float) -> Callable[[], object]:
 def _run_concurrently(
     tasks: dict[str, Callable[[], object]], deadlines: dict[str, float]
 ) -> dict[str, object]:
-    """Run each task in a daemon thread; a task past its deadline is left behind (no result)."""
+    """Run each task in a daemon thread. The answer is its result, or the exception it raised;
+    a task still running at its deadline is left behind and has no answer."""
     answers: queue.Queue[tuple[str, object]] = queue.Queue()
 
     def run(name: str, task: Callable[[], object]) -> None:
         try:
             answers.put((name, task()))
         except Exception as exc:  # a probe bug must not cost the whole report
+            log.warning("hardware probe %s failed", name, exc_info=True)
             answers.put((name, exc))
 
     for name, task in tasks.items():
@@ -163,17 +165,19 @@ def _run_concurrently(
     while len(results) < len(tasks):
         pending = [n for n in tasks if n not in results]
         remaining = max(deadlines[n] for n in pending) - (time.monotonic() - started)
-        if remaining <= 0:
-            break
         try:
-            name, value = answers.get(timeout=remaining)
+            name, value = answers.get(timeout=max(remaining, 0.0))
         except queue.Empty:
             break
-        if not isinstance(value, Exception) and time.monotonic() - started <= deadlines[name]:
+        if time.monotonic() - started <= deadlines[name]:
             results[name] = value
-        else:
-            results[name] = None
-    return {name: value for name, value in results.items() if value is not None}
+    return results
+
+
+def _failure(answer: object) -> str:
+    if isinstance(answer, Exception):
+        return f"failed ({type(answer).__name__}: {answer})"
+    return "did not answer in time"
 
 
 def _backend(name: str) -> GpuBackend:
