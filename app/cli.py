@@ -21,7 +21,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 # Each area's commands live in their own module with `register(sub)`, which adds sub-parsers and
 # sets `handler` on each (`set_defaults(handler=...)`). A handler prints its result and returns an
 # exit status; a LeanCoderError it raises becomes one clear line.
-COMMAND_MODULES: tuple[str, ...] = ("app.cli_hardware",)
+COMMAND_MODULES: tuple[str, ...] = ("app.cli_hardware", "app.cli_models")
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Private, local AI coding. With no command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"LeanCoder {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check this installation (starter model, llama.cpp, window) offline, then exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gui = sub.add_parser("gui", help="open the window (the default)")
@@ -127,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from app.self_test import run_self_test
+
+        return run_self_test()
     if args.command in (None, "gui"):
         from app.ui.application import run_gui  # Qt only when the window is wanted
 
