@@ -113,9 +113,9 @@ def _check_url(url: str, what: str, schemes: tuple[str, ...]) -> None:
     except ValueError:
         parts, port = None, None
     if parts is None or parts.scheme not in schemes or not parts.hostname:
+        example = "http://proxy.example.com:3128" if "proxy" in what else "https://hub.example.com"
         raise NetworkSettingsError(
-            f"The {what} '{url}' is not valid: use a full address such as "
-            f"{schemes[-1]}://host.example.com{':3128' if 'proxy' in what else ''}."
+            f"The {what} '{url}' is not valid: use a full address such as {example}."
         )
     if port == 0 or parts.query or parts.fragment:
         raise NetworkSettingsError(f"The {what} '{url}' is not valid: remove the port 0, ? or #.")
