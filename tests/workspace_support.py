@@ -55,6 +55,7 @@ def make_sample_folder(base: Path) -> Path:
     """A small repository with one of everything; returns its root. `base/outside.txt` is the
     file outside it that a link points to."""
     root = base / "repo"
+    base.mkdir(parents=True, exist_ok=True)
     (base / "outside.txt").write_text("outside the folder\n")
     files: dict[str, bytes] = {
         ".git/HEAD": b"ref: refs/heads/main\n",
