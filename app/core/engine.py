@@ -57,6 +57,9 @@ class LoadOptions:
     template: Literal["model", "default"] = "model"
     # A Jinja chat template to use instead of the model's (a user fix for a broken template).
     template_override: str | None = None
+    # MoE hybrid plan (llama.cpp's --n-cpu-moe): the routed-expert tensors of the first N layers
+    # stay in host memory while the rest of those layers goes to the GPU. -1: every layer's.
+    expert_layers_on_cpu: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,29 @@ def kv_cache_bytes(header: GGUFHeader, n_ctx: int, bytes_per_element: float = 2.
     return int(per_token * bytes_per_element * n_ctx)
 
 
+def _expert_overrides(header: GGUFHeader, layers_on_cpu: int) -> list[tuple[str, int]]:
+    """Buffer-type overrides that keep the routed experts of the first layers in host memory."""
+    if layers_on_cpu == 0:
+        return []
+    n_layer = int(header.arch_value("block_count", 0) or 0)
+    count = n_layer if layers_on_cpu < 0 else min(layers_on_cpu, n_layer)
+    if count <= 0 or not int(header.arch_value("expert_count", 0) or 0):
+        return []
+    from app.core.ggml_devices import cpu_buffer_type  # ctypes setup only when a plan needs it
+
+    buffer = cpu_buffer_type().value
+    if buffer is None:
+        return []
+    layers = "|".join(str(i) for i in range(count))
+    return [(rf"^blk\.({layers})\.ffn_[a-z_]*_exps", buffer)]
+
+
+def _expert_note(header: GGUFHeader, layers_on_cpu: int) -> str:
+    n_layer = int(header.arch_value("block_count", 0) or 0)
+    count = n_layer if layers_on_cpu < 0 else min(layers_on_cpu, n_layer)
+    return f"Experts of {count} of {n_layer} layers kept in host memory (hybrid plan)."
+
+
 def _check_memory(header: GGUFHeader, n_ctx: int, on_gpu: bool) -> None:
     """Refuse a CPU load that cannot fit, instead of letting the OS kill the process mid-load."""
     if on_gpu:
@@ -231,9 +257,12 @@ class Engine:
                 progress(min(0.95, fraction * 0.95))
             return not (cancel and cancel.is_set())
 
+        overrides = _expert_overrides(header, options.expert_layers_on_cpu)
+        if overrides:
+            notes.append(_expert_note(header, options.expert_layers_on_cpu))
         llama_backend.clear_log()
         try:
-            with llama_backend.model_params_hook(on_progress):
+            with llama_backend.model_params_hook(on_progress, overrides):
                 llm = llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,

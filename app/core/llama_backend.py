@@ -27,19 +27,24 @@ from llama_cpp import llama_cpp as llama_api
 
 log = logging.getLogger("leancoder.llama")
 
-_LOG_LINES: deque[str] = deque(maxlen=200)
+_LOG_LINES: deque[tuple[int, str]] = deque(maxlen=4000)
 _partial: list[str] = []
+_partial_level = [0]
 _LOAD_LOCK = threading.Lock()
+# enum ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT (CONT continues the previous line)
+_DEBUG, _WARN, _CONT = 1, 3, 5
 
 
 def _on_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    if level != _CONT:
+        _partial_level[0] = level
     piece = text.decode("utf-8", errors="replace")
     _partial.append(piece)
     if piece.endswith("\n"):
         line = "".join(_partial).rstrip()
         _partial.clear()
-        _LOG_LINES.append(line)
-        if level == 3:  # GGML_LOG_LEVEL_ERROR
+        _LOG_LINES.append((_partial_level[0], line))
+        if _partial_level[0] >= _WARN:
             log.debug("llama.cpp: %s", line)
 
 
@@ -47,8 +52,11 @@ _log_callback = llama_cpp.llama_log_callback(_on_log)  # kept referenced: C hold
 llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
-def recent_log(n: int = 20) -> list[str]:
-    return list(_LOG_LINES)[-n:]
+def recent_log(n: int = 20, debug: bool = False) -> list[str]:
+    """The last `n` lines; debug lines (one per graph input, per tensor...) only when asked, as
+    they would bury the lines that explain a failure or report buffer sizes."""
+    lines = [line for level, line in _LOG_LINES if debug or level != _DEBUG]
+    return lines[-n:]
 
 
 def clear_log() -> None:
@@ -57,7 +65,7 @@ def clear_log() -> None:
 
 def last_error_line() -> str | None:
     """The most informative recent llama.cpp line: an explicit error, else the last line."""
-    for line in reversed(_LOG_LINES):
+    for _level, line in reversed(_LOG_LINES):
         lowered = line.lower()
         if "error" in lowered or "failed" in lowered or "unable" in lowered:
             return line.strip()

@@ -1,0 +1,146 @@
+"""The fit estimate against what llama.cpp really allocates, and the placement plans it leads to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.core.catalog import find_entry, load_catalog
+from app.core.fit import (
+    GIB,
+    MIB,
+    GpuBudget,
+    MachineBudget,
+    estimate_memory,
+    footprint_from_catalog,
+    footprint_from_header,
+    kv_bytes,
+)
+from app.core.fit_measure import measure_load
+from app.core.fit_plan import plan_fit
+from app.core.gguf_file import read_header
+from tests.tiny_moe import TinyMoeShape
+
+
+@pytest.fixture(scope="session")
+def tiny_moe_path(tmp_path_factory: pytest.TempPathFactory, starter_path: Path) -> Path:
+    from tests.tiny_moe import write_tiny_moe
+
+    return write_tiny_moe(tmp_path_factory.mktemp("moe") / "tiny-moe.gguf", starter_path)
+
+
+def test_footprint_of_the_tiny_moe_splits_experts_from_shared_weights(tiny_moe_path: Path) -> None:
+    header = read_header(tiny_moe_path)
+    fp = footprint_from_header(header)
+    shape = TinyMoeShape()
+    per_layer = 3 * shape.n_expert * shape.expert_ff * shape.n_embd * 4  # f32 gate, up, down
+    assert fp.is_moe
+    assert fp.architecture == "qwen3moe"
+    assert fp.expert_bytes_per_layer == (per_layer,) * shape.n_layer
+    assert fp.weights_bytes == header.tensor_bytes
+    assert fp.shared_bytes == header.tensor_bytes - fp.expert_bytes
+    assert fp.n_expert == shape.n_expert and fp.n_expert_used == shape.n_expert_used
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("which", ["starter", "moe"])
+def test_estimate_is_within_8_percent_of_the_measured_increase(
+    which: str, starter_path: Path, tiny_moe_path: Path
+) -> None:
+    path = starter_path if which == "starter" else tiny_moe_path
+    n_ctx = 2048
+    fp = footprint_from_header(read_header(path))
+    measured = measure_load(path, n_ctx)
+    estimate = estimate_memory(fp, n_ctx)
+    # llama.cpp's own log of the KV buffer: the KV formula is exact
+    assert kv_bytes(fp, n_ctx) == measured.kv_buffer_bytes
+    error = abs(estimate.total - measured.increase)
+    assert error <= max(0.08 * measured.increase, 6 * MIB), (estimate.total, measured.increase)
+
+
+def test_kv_cache_is_padded_to_256_cells(starter_path: Path) -> None:
+    fp = footprint_from_header(read_header(starter_path))
+    # SmolLM2-135M: 30 layers x 3 KV heads x (64 + 64) x 2 bytes per cell
+    per_cell = 30 * 3 * 128 * 2
+    assert kv_bytes(fp, 2000) == per_cell * 2048
+    assert kv_bytes(fp, 2048) == per_cell * 2048
+    assert kv_bytes(fp, 2049) == per_cell * 2304
+    assert kv_bytes(fp, 2048, kv_type="q8_0") < kv_bytes(fp, 2048) * 0.6
+
+
+def test_sliding_window_layers_hold_only_their_window() -> None:
+    oss = footprint_from_catalog(find_entry("gpt-oss-20b"))
+    full_layers = sum(1 for sliding in oss.swa_layers if not sliding)
+    assert 0 < full_layers < oss.n_layer
+    at_32k = kv_bytes(oss, 32768)
+    per_cell = 8 * (64 + 64) * 2
+    assert at_32k < per_cell * 32768 * oss.n_layer * 0.6  # half the layers keep 640 cells, not 32k
+
+
+def test_a_big_gpu_takes_the_whole_model() -> None:
+    fp = footprint_from_catalog(find_entry("qwen3-30b-a3b"))
+    machine = MachineBudget(ram_bytes=16 * GIB, gpus=(GpuBudget("RTX 4090", 24 * GIB, 1000e9),))
+    plan = plan_fit(fp, machine, n_ctx=16384)
+    assert plan.kind == "gpu" and plan.n_gpu_layers == -1 and plan.expert_layers_on_cpu == 0
+    assert plan.gpu_bytes <= 23 * GIB
+    assert "entirely on the GPU" in plan.reason
+
+
+def test_a_small_gpu_gets_the_hybrid_plan_with_experts_in_ram() -> None:
+    fp = footprint_from_catalog(find_entry("qwen3-30b-a3b"))
+    machine = MachineBudget(ram_bytes=32 * GIB, gpus=(GpuBudget("RTX 4060", 8 * GIB, 272e9),))
+    plan = plan_fit(fp, machine, n_ctx=16384)
+    assert plan.kind == "hybrid"
+    assert plan.n_gpu_layers == -1
+    assert 0 < plan.expert_layers_on_cpu <= fp.n_layer
+    assert plan.gpu_bytes <= 7 * GIB  # 1 GiB margin kept
+    assert plan.gpu_bytes + plan.cpu_bytes >= fp.weights_bytes
+    cpu_only = plan_fit(fp, MachineBudget(ram_bytes=32 * GIB), n_ctx=16384)
+    assert cpu_only.kind == "cpu"
+    assert plan.tokens_per_s > cpu_only.tokens_per_s  # the GPU carries the shared weights
+
+
+def test_no_fit_says_how_much_is_needed() -> None:
+    fp = footprint_from_catalog(find_entry("qwen3-30b-a3b"))
+    plan = plan_fit(fp, MachineBudget(ram_bytes=8 * GIB), n_ctx=16384)
+    assert plan.kind == "none" and not plan.fits
+    assert "Does not fit" in plan.reason and "GiB" in plan.reason
+
+
+def test_the_context_shrinks_before_the_plan_gives_up() -> None:
+    fp = footprint_from_catalog(find_entry("olmoe-1b-7b"))  # 16 full KV heads: a big KV cache
+    need_4k = estimate_memory(fp, 4096).total
+    machine = MachineBudget(ram_bytes=int(need_4k + GIB - 100 * MIB))
+    plan = plan_fit(fp, machine, n_ctx=4096)
+    assert plan.kind == "cpu" and plan.n_ctx == 2048
+    assert any("Context reduced" in note for note in plan.notes)
+
+
+def test_unified_memory_runs_on_the_gpu_within_its_share() -> None:
+    fp = footprint_from_catalog(find_entry("qwen3-coder-30b-a3b"))
+    mac = MachineBudget(
+        ram_bytes=30 * GIB, cpu_bandwidth=100e9, gpus=(GpuBudget("M3", 27 * GIB, 150e9, True),)
+    )
+    assert plan_fit(fp, mac, n_ctx=16384).kind == "gpu"
+    small_mac = MachineBudget(
+        ram_bytes=14 * GIB, cpu_bandwidth=100e9, gpus=(GpuBudget("M2", 10 * GIB, 100e9, True),)
+    )
+    assert plan_fit(fp, small_mac, n_ctx=16384).kind == "none"
+
+
+def test_dense_models_split_whole_layers() -> None:
+    fp = footprint_from_catalog(find_entry("qwen3-4b:q8_0"))
+    machine = MachineBudget(ram_bytes=16 * GIB, gpus=(GpuBudget("GTX 1650", 4 * GIB, 128e9),))
+    plan = plan_fit(fp, machine, n_ctx=16384)
+    assert plan.kind == "hybrid"
+    assert 0 < plan.n_gpu_layers < fp.n_layer
+    assert f"{plan.n_gpu_layers} of {fp.n_layer} layers" in plan.reason
+
+
+def test_every_catalog_entry_gets_a_plan() -> None:
+    machine = MachineBudget(ram_bytes=24 * GIB)
+    for entry in load_catalog():
+        plan = plan_fit(footprint_from_catalog(entry), machine)
+        assert plan.memory.total > entry.size_bytes
+        assert plan.reason

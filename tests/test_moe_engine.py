@@ -1,0 +1,68 @@
+"""A real (tiny, random-weight) Mixture-of-Experts GGUF through the engine, with and without the
+hybrid plan's expert overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.core import llama_backend
+from app.core.engine import Engine, LoadOptions, SamplingParams, run_to_completion
+from tests.tiny_moe import write_tiny_moe
+
+
+@pytest.fixture(scope="module")
+def moe_path(tmp_path_factory: pytest.TempPathFactory, starter_path: Path) -> Path:
+    return write_tiny_moe(tmp_path_factory.mktemp("moe") / "tiny-moe.gguf", starter_path)
+
+
+def _overridden(log: list[str]) -> set[str]:
+    return {line.split()[1] for line in log if "buffer type overridden to CPU" in line}
+
+
+def test_the_tiny_moe_loads_and_generates(moe_path: Path) -> None:
+    engine = Engine()
+    try:
+        info = engine.load(moe_path, LoadOptions(n_ctx=512))
+        assert info.architecture == "qwen3moe"
+        assert _overridden(llama_backend.recent_log(4000, debug=True)) == set()
+        _thinking, _answer, stats = run_to_completion(
+            engine, [{"role": "user", "content": "hello"}], SamplingParams(max_tokens=8, seed=3)
+        )
+        assert stats.generated_tokens == 8
+    finally:
+        engine.unload()
+
+
+@pytest.mark.parametrize(("layers_on_cpu", "expected_layers"), [(1, {0}), (-1, {0, 1})])
+def test_the_expert_override_plan_is_applied_at_load(
+    moe_path: Path, layers_on_cpu: int, expected_layers: set[int]
+) -> None:
+    engine = Engine()
+    try:
+        info = engine.load(moe_path, LoadOptions(n_ctx=512, expert_layers_on_cpu=layers_on_cpu))
+        overridden = _overridden(llama_backend.recent_log(4000, debug=True))
+        expected = {
+            f"blk.{layer}.ffn_{kind}_exps.weight"
+            for layer in expected_layers
+            for kind in ("gate", "up", "down")
+        }
+        assert overridden == expected
+        assert any("host memory" in note for note in info.notes)
+        _thinking, _answer, stats = run_to_completion(
+            engine, [{"role": "user", "content": "hello"}], SamplingParams(max_tokens=8, seed=3)
+        )
+        assert stats.generated_tokens == 8
+    finally:
+        engine.unload()
+
+
+def test_a_dense_model_ignores_an_expert_plan(starter_path: Path) -> None:
+    engine = Engine()
+    try:
+        info = engine.load(starter_path, LoadOptions(n_ctx=512, expert_layers_on_cpu=-1))
+        assert _overridden(llama_backend.recent_log(4000, debug=True)) == set()
+        assert not any("host memory" in note for note in info.notes)
+    finally:
+        engine.unload()
