@@ -39,6 +39,9 @@ EXPERT_TENSOR = re.compile(r"^blk\.(\d+)\.ffn_[a-z_]*_exps(\.|$)")
 # share of the measured copy bandwidth.
 BANDWIDTH_EFFICIENCY = 0.6
 DEFAULT_CPU_BANDWIDTH = 20e9  # bytes/s, a dual-channel DDR4 desktop, when nothing was measured
+# Multiply-adds per second one core sustains in llama.cpp's quantized matmuls (SmolLM2-135M decodes
+# at about 60 tokens/s on two cores here: 2 x 135M x 60 = 16 GFLOP/s).
+CPU_FLOPS_PER_CORE = 8e9
 DEFAULT_GPU_BANDWIDTH = {"CUDA": 400e9, "ROCm": 400e9, "Vulkan": 250e9, "Metal": 150e9}
 
 
@@ -63,6 +66,7 @@ class Footprint:
     weights_bytes: int
     expert_bytes_per_layer: tuple[int, ...]  # per layer; zeros for a dense model
     embedding_bytes: int  # token_embd: read one row per token, not all of it
+    active_params: float = 0.0  # multiply-adds per token: shared weights + the routed experts
     swa_layers: tuple[bool, ...] = ()
     sliding_window: int = 0
     source: Literal["file", "catalog"] = "file"
@@ -126,6 +130,7 @@ def footprint_from_header(header: GGUFHeader) -> Footprint:
         weights_bytes=header.tensor_bytes,
         expert_bytes_per_layer=tuple(experts),
         embedding_bytes=embedding,
+        active_params=_active_params(header, n_layer),
         swa_layers=_swa_layers(header, n_layer, window),
         sliding_window=window,
         source="file",
@@ -164,10 +169,26 @@ def footprint_from_catalog(entry: CatalogEntry) -> Footprint:
         weights_bytes=size,
         expert_bytes_per_layer=experts,
         embedding_bytes=int(a.n_vocab * a.n_embd * bytes_per_param),
+        active_params=entry.params_active,
         swa_layers=swa if any(swa) else (),
         sliding_window=a.sliding_window,
         source="catalog",
     )
+
+
+def _active_params(header: GGUFHeader, n_layer: int) -> float:
+    n_expert = int(header.arch_value("expert_count", 0) or 0)
+    n_used = int(header.arch_value("expert_used_count", 0) or 0)
+    share = n_used / n_expert if n_expert else 1.0
+    total = 0.0
+    for tensor in header.tensors:
+        elements = 1
+        for dim in tensor.shape:
+            elements *= dim
+        if tensor.name == "token_embd.weight":
+            continue  # a lookup, not a matrix product
+        total += elements * share if EXPERT_TENSOR.match(tensor.name) else elements
+    return total
 
 
 def _first(value: Any) -> int:
@@ -287,6 +308,7 @@ class MachineBudget:
     cpu_bandwidth: float = DEFAULT_CPU_BANDWIDTH
     gpus: tuple[GpuBudget, ...] = ()
     bandwidth_measured: bool = False
+    cpu_cores: int = 8  # physical cores: small models are bound by arithmetic, not memory
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.core.fit import (
     BANDWIDTH_EFFICIENCY,
+    CPU_FLOPS_PER_CORE,
     GIB,
     MARGIN_BYTES,
     RUNTIME_OVERHEAD_BYTES,
@@ -188,7 +189,25 @@ def estimate_speed(
     else:
         on_gpu = active * n_gpu_layers / max(1, fp.n_layer)
         seconds = on_gpu / gpu.bandwidth + (active - on_gpu) / cpu_bw
-    return BANDWIDTH_EFFICIENCY / seconds if seconds > 0 else 0.0
+    memory_bound = BANDWIDTH_EFFICIENCY / seconds if seconds > 0 else 0.0
+    if kind == "gpu" or not fp.active_params:
+        return memory_bound
+    # The CPU's part of the work may be bound by arithmetic instead (small models, few cores).
+    cpu_share = (
+        1.0 if kind == "cpu" or gpu is None else _cpu_share(fp, n_gpu_layers, expert_layers_on_cpu)
+    )
+    flops = 2 * fp.active_params * cpu_share
+    compute_bound = machine.cpu_cores * CPU_FLOPS_PER_CORE / flops if flops else memory_bound
+    return min(memory_bound, compute_bound)
+
+
+def _cpu_share(fp: Footprint, n_gpu_layers: int, expert_layers_on_cpu: int) -> float:
+    """The share of per-token arithmetic left to the CPU in a hybrid plan."""
+    if fp.is_moe:
+        share = fp.n_expert_used / fp.n_expert
+        on_cpu = sum(fp.expert_bytes_per_layer[:expert_layers_on_cpu]) * share
+        return min(1.0, on_cpu / fp.active_bytes())
+    return max(0.0, 1.0 - n_gpu_layers / max(1, fp.n_layer))
 
 
 def _reason(

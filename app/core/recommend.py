@@ -75,6 +75,7 @@ def machine_budget(hw: HardwareInfo) -> MachineBudget:
         cpu_bandwidth=measured or DEFAULT_CPU_BANDWIDTH,
         gpus=gpus,
         bandwidth_measured=measured is not None,
+        cpu_cores=max(1, hw.cpu.physical_cores),
     )
 
 
