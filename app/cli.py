@@ -21,7 +21,12 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 # Each area's commands live in their own module with `register(sub)`, which adds sub-parsers and
 # sets `handler` on each (`set_defaults(handler=...)`). A handler prints its result and returns an
 # exit status; a LeanCoderError it raises becomes one clear line.
-COMMAND_MODULES: tuple[str, ...] = ("app.cli_hardware", "app.cli_models")
+COMMAND_MODULES: tuple[str, ...] = (
+    "app.cli_hardware",
+    "app.cli_models",
+    "app.cli_recommend",
+    "app.cli_edits",
+)
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2
