@@ -34,6 +34,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+REPO = "acme/tiny-GGUF"  # what the test fixtures serve the starter GGUF as
+FILE = "tiny.gguf"
+SPEC = f"{REPO}/{FILE}"
 SEND_BLOCK = 64 * 1024
 
 
@@ -143,7 +146,7 @@ def _serve(handler: type[BaseHTTPRequestHandler], fake: FakeHub) -> _Server:
     server.fake = fake
     if fake.tls is not None:
         server.socket = fake.tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server
 
 
@@ -287,7 +290,7 @@ class ForwardProxy:
     def running(self) -> Iterator[ForwardProxy]:
         server = _ProxyServer(("127.0.0.1", 0), _ProxyHandler)
         server.proxy = self
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{server.server_address[1]}"
         try:
             yield self
