@@ -60,7 +60,7 @@ def parse_reply(text: str) -> list[EditBlock]:
     return _Parser(text).run()
 
 
-def _clean_path(line: str, *, lenient: bool) -> str | None:
+def _clean_path(line: str, *, lenient: bool, bare_ok: bool = False) -> str | None:
     """The file path a line names, or None if the line is not a path line.
 
     Strict (whole-file edits): the line holds only a path, possibly in backticks, bold, a Markdown
@@ -76,8 +76,11 @@ def _clean_path(line: str, *, lenient: bool) -> str | None:
     if candidate.startswith("`") and candidate.endswith("`") and len(candidate) > 2:
         candidate = candidate[1:-1].strip()
     candidate = candidate.strip("\"'")
-    if _looks_like_path(candidate, need_hint=False):
+    if _looks_like_path(candidate):
         return candidate
+    bare = bare_ok and not stripped.endswith(":")
+    if bare and _looks_like_path(candidate, bare_ok=True):
+        return candidate  # "Makefile", "LICENSE", "pipe": alone on the line above the block
     if lenient:
         found = [str(t) for t in _BACKTICKED.findall(stripped) if _looks_like_path(str(t))]
         if len(found) == 1:
@@ -85,7 +88,7 @@ def _clean_path(line: str, *, lenient: bool) -> str | None:
     return None
 
 
-def _looks_like_path(candidate: str, *, need_hint: bool = True) -> bool:
+def _looks_like_path(candidate: str, *, bare_ok: bool = False) -> bool:
     if not candidate or any(ch.isspace() for ch in candidate) or len(candidate) > 400:
         return False
     if candidate.endswith(("/", "\\")):
@@ -98,9 +101,8 @@ def _looks_like_path(candidate: str, *, need_hint: bool = True) -> bool:
         or name.startswith(".")
         or name in _EXTENSIONLESS_NAMES
     )
-    if need_hint or not has_hint:
-        # A bare word ("Changes", "python") is not taken for a file name.
-        return has_hint and re.fullmatch(r"[\w.\-/\\~+@]+", candidate) is not None
+    if not (has_hint or bare_ok):
+        return False  # a bare word ("Changes", "python") is not taken for a file name
     return re.fullmatch(r"[\w.\-/\\~+@]+", candidate) is not None
 
 
@@ -142,6 +144,8 @@ class _Parser:
         )
 
     def _malformed(self, line_index: int, path: str | None, problem: str) -> None:
+        if path is not None:
+            self.last_path = path  # a following block without a path line edits the same file
         self.blocks.append(
             EditBlock(
                 index=len(self.blocks) + 1,
@@ -193,7 +197,7 @@ class _Parser:
             elif line.strip():
                 if _is_marker_like(line):
                     return None  # the previous block's end: this block names no file
-                path = _clean_path(line, lenient=True)
+                path = _clean_path(line, lenient=True, bare_ok=seen == 0)
                 if path:
                     return path
                 seen += 1
