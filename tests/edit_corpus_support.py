@@ -195,7 +195,8 @@ def expected_snapshot(case: Case, before: Snapshot) -> Snapshot:
             expected.setdefault("/".join(parts[:depth]), ("dir", b"", 0))
         old_mode = before[rel][2] if rel in before else None
         new_mode = 0o666 & ~current_umask()
-        mode = file.mode if file.mode is not None else old_mode if old_mode is not None else new_mode
+        mode = file.mode if file.mode is not None else old_mode
+        mode = mode if mode is not None else new_mode
         expected[rel] = ("file", file.data, mode)
     for name in case.expect.get("deleted", []):
         expected.pop(f"project/{name}", None)

@@ -1,4 +1,4 @@
-"""Every case of the edit corpus: block outcomes, exact bytes after apply, exact bytes after undo."""
+"""Every case of the edit corpus: block outcomes, exact bytes after apply and after undo."""
 
 from __future__ import annotations
 
