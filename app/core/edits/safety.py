@@ -153,7 +153,7 @@ def resolve_in_folder(folder: Path, raw: str) -> Path:
         raise UnsafePathError(f"The path {raw.strip()} leads into .git/, which edits never touch.")
     try:
         info = os.stat(real)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         _check_parents(root, real, raw)
         return real
     except OSError as exc:  # a symlink loop, a permission problem
