@@ -151,7 +151,8 @@ class ProgressBar:
             self._drawn = True
         elif progress.phase == "downloading" and (fraction or 0.0) >= self._next_step:
             self._stream.write(line + "\n")
-            self._next_step = (fraction or 0.0) + 0.1
+            # every 10%, and the end once
+            self._next_step = 1.0 if fraction and 0.9 < fraction < 1.0 else (fraction or 0.0) + 0.1
         self._stream.flush()
 
     def finish(self) -> None:
