@@ -8,11 +8,11 @@ from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QStandardItem
+from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
+from app.ui.workspace_models import IS_DIR_ROLE, PATH_ROLE
 from app.ui.workspace_panel import SCAN_THREAD, WorkspacePanel
-from app.ui.workspace_tree import IS_DIR_ROLE, PATH_ROLE
 from tests.workspace_support import EXPECTED_FILES, EXPECTED_SKIPPED, make_sample_folder
 
 SCAN_TIMEOUT_MS = 60_000
@@ -34,28 +34,32 @@ def _open_and_wait(qtbot: QtBot, panel: WorkspacePanel, folder: Path) -> tuple[i
     return int(files), int(skipped)
 
 
-def _items(panel: WorkspacePanel) -> list[QStandardItem]:
-    """Every item of the tree's first column, depth first in display order."""
-    found: list[QStandardItem] = []
-    stack = [panel.model.invisibleRootItem()]
+def _shown_files(panel: WorkspacePanel) -> set[str]:
+    """Every file path in the tree, walked through the model's interface as the view does."""
+    model, found = panel.model, set()
+    stack = [QModelIndex()]
     while stack:
-        item = stack.pop()
-        children = [item.child(row) for row in range(item.rowCount())]
-        found.extend(children)
-        stack.extend(reversed([c for c in children if c.data(IS_DIR_ROLE)]))
+        parent = stack.pop()
+        for row in range(model.rowCount(parent)):
+            index = model.index(row, 0, parent)
+            if index.data(IS_DIR_ROLE):
+                stack.append(index)
+            else:
+                found.add(index.data(PATH_ROLE))
     return found
 
 
-def _find(panel: WorkspacePanel, rel: str) -> QStandardItem:
-    (item,) = [i for i in _items(panel) if i.data(PATH_ROLE) == rel]
-    return item
+def _state(panel: WorkspacePanel, rel: str) -> Qt.CheckState:
+    index = panel.model.index_of(rel)
+    assert index.isValid(), rel
+    return Qt.CheckState(index.data(Qt.ItemDataRole.CheckStateRole))
 
 
-def _press_space_on(qtbot: QtBot, panel: WorkspacePanel, item: QStandardItem) -> None:
+def _press_space_on(qtbot: QtBot, panel: WorkspacePanel, rel: str) -> None:
     """Tick or untick the way a keyboard user does: make it current, press Space."""
     panel.tree.expandAll()
     panel.tree.setFocus()
-    panel.tree.setCurrentIndex(item.index())
+    panel.tree.setCurrentIndex(panel.model.index_of(rel))
     qtbot.keyClick(panel.tree.viewport(), Qt.Key.Key_Space)
 
 
@@ -68,21 +72,25 @@ def _many_files(folder: Path, n_folders: int, per_folder: int) -> Path:
     return folder
 
 
-def test_tree_lists_the_right_files_and_skipped_reasons(qtbot: QtBot, tmp_path: Path) -> None:
+def test_tree_lists_the_right_files_and_skipped_reasons(
+    qtbot: QtBot, qtmodeltester: ModelTester, tmp_path: Path
+) -> None:
     root = make_sample_folder(tmp_path)
     panel = _panel(qtbot)
     with qtbot.waitSignal(panel.folderOpened) as opened:
         files, skipped = _open_and_wait(qtbot, panel, root)
     assert opened.args == [str(root)]
     assert (files, skipped) == (len(EXPECTED_FILES), len(EXPECTED_SKIPPED))
-    shown = {i.data(PATH_ROLE) for i in _items(panel) if not i.data(IS_DIR_ROLE)}
-    assert shown == EXPECTED_FILES == set(panel.files())
-    top = [panel.model.item(row).text() for row in range(panel.model.rowCount())]
+    assert _shown_files(panel) == EXPECTED_FILES == set(panel.files())
+    qtmodeltester.check(panel.model)
+    qtmodeltester.check(panel.skipped_model)
+    top = [panel.model.index(row, 0).data() for row in range(panel.model.rowCount())]
     assert top[0] == "src" and top[1:] == sorted(top[1:])  # folders first, then files by name
     # The Skipped tab lists each path with a readable reason.
+    skipped_model = panel.skipped_model
     rows = {
-        panel.skipped_model.item(r, 0).text(): panel.skipped_model.item(r, 1).text()
-        for r in range(panel.skipped_model.rowCount())
+        skipped_model.index(r, 0).data(): skipped_model.index(r, 1).data()
+        for r in range(skipped_model.rowCount())
     }
     assert set(rows) == set(EXPECTED_SKIPPED)
     for path, words in EXPECTED_SKIPPED.items():
@@ -97,26 +105,26 @@ def test_ticking_files_and_folders_emits_the_selection(qtbot: QtBot, tmp_path: P
     panel = _panel(qtbot)
     _open_and_wait(qtbot, panel, root)
     with qtbot.waitSignal(panel.selectionChanged) as ticked:
-        _press_space_on(qtbot, panel, _find(panel, "src/app.py"))
+        _press_space_on(qtbot, panel, "src/app.py")
     assert ticked.args == [["src/app.py"]]
-    assert _find(panel, "src").checkState() == Qt.CheckState.PartiallyChecked
+    assert _state(panel, "src") == Qt.CheckState.PartiallyChecked
 
     nested = ["src/nested/.gitignore", "src/nested/debug.log", "src/nested/deep/util.js"]
     with qtbot.waitSignal(panel.selectionChanged) as ticked:
-        _press_space_on(qtbot, panel, _find(panel, "src/nested"))
+        _press_space_on(qtbot, panel, "src/nested")
     assert ticked.args == [sorted(["src/app.py", *nested])]
-    assert _find(panel, "src/nested/deep").checkState() == Qt.CheckState.Checked
+    assert _state(panel, "src/nested/deep") == Qt.CheckState.Checked
 
     with qtbot.waitSignal(panel.selectionChanged) as ticked:
-        _press_space_on(qtbot, panel, _find(panel, "src"))  # partly ticked -> all of it
+        _press_space_on(qtbot, panel, "src")  # partly ticked -> all of it
     assert ticked.args == [sorted(p for p in EXPECTED_FILES if p.startswith("src/"))]
-    assert _find(panel, "src").checkState() == Qt.CheckState.Checked
+    assert _state(panel, "src") == Qt.CheckState.Checked
 
     with qtbot.waitSignal(panel.selectionChanged) as ticked:
-        _press_space_on(qtbot, panel, _find(panel, "src/nested/deep/util.js"))
+        _press_space_on(qtbot, panel, "src/nested/deep/util.js")
     assert "src/nested/deep/util.js" not in ticked.args[0]
-    assert _find(panel, "src/nested").checkState() == Qt.CheckState.PartiallyChecked
-    assert _find(panel, "src").checkState() == Qt.CheckState.PartiallyChecked
+    assert _state(panel, "src/nested") == Qt.CheckState.PartiallyChecked
+    assert _state(panel, "src") == Qt.CheckState.PartiallyChecked
 
     context = panel.build_context(20_000)
     assert context is not None
@@ -133,7 +141,7 @@ def test_rescan_keeps_ticks_of_files_still_there(qtbot: QtBot, tmp_path: Path) -
     with qtbot.waitSignal(panel.scanFinished, timeout=SCAN_TIMEOUT_MS):
         panel.refresh_button.click()
     assert panel.selected_files() == ["main.py", "src/app.py"]
-    assert _find(panel, "main.py").checkState() == Qt.CheckState.Checked
+    assert _state(panel, "main.py") == Qt.CheckState.Checked
 
 
 def test_opening_a_second_folder_mid_scan_cancels_the_first(qtbot: QtBot, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -38,13 +38,14 @@ from app.core.workspace.scan import (
     open_root,
     scan_folder,
 )
-from app.ui.workspace_tree import FileTreeModel
+from app.ui.workspace_models import FileTreeModel, SkippedModel
 
 SCAN_THREAD = "leancoder-scan"
 DRAIN_INTERVAL_MS = 15
 DRAIN_BUDGET_S = 0.008  # GUI time per tick spent adding rows; the rest is left to the window
 DRAIN_CHUNK = 64  # rows added between two looks at the clock
 SCAN_BATCH = 128
+MAX_AHEAD = 8  # batches found but not yet shown before the scan waits
 
 
 class _ScanJob:
@@ -53,7 +54,7 @@ class _ScanJob:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.cancel = threading.Event()
-        self.lock = threading.Lock()
+        self.ready = threading.Condition()
         self.batches: deque[ScanBatch] = deque()
         self.done = False
         self.error: str | None = None
@@ -62,16 +63,22 @@ class _ScanJob:
     def _run(self) -> None:
         try:
             for batch in scan_folder(self.root, cancel=self.cancel, batch_size=SCAN_BATCH):
-                with self.lock:
+                with self.ready:
                     self.batches.append(batch)
+                    # Stay only a little ahead of the window: a scan that runs on while the GUI
+                    # thread adds rows competes with it for the GIL and lengthens its stalls.
+                    while len(self.batches) >= MAX_AHEAD and not self.cancel.is_set():
+                        self.ready.wait(0.05)
         except (WorkspaceError, OSError) as exc:  # the folder vanished or became unreadable
             self.error = str(exc)
         finally:
             self.done = True
 
     def take(self) -> ScanBatch | None:
-        with self.lock:
-            return self.batches.popleft() if self.batches else None
+        with self.ready:
+            batch = self.batches.popleft() if self.batches else None
+            self.ready.notify()
+            return batch
 
 
 def _cancel_all(jobs: list[_ScanJob]) -> None:
@@ -103,7 +110,6 @@ class WorkspacePanel(QWidget):
         self._root: Path | None = None
         self._job: _ScanJob | None = None
         self._jobs: list[_ScanJob] = []  # every job not yet joined, for cancel on destroy
-        self._skipped: list[SkippedEntry] = []
         self._keep_ticked: set[str] = set()  # ticks to restore while a refresh refills the tree
         self._pending_files: deque[FileEntry] = deque()
         self._pending_skipped: deque[SkippedEntry] = deque()
@@ -117,12 +123,12 @@ class WorkspacePanel(QWidget):
         self.model = FileTreeModel(self)
         self.tree = QTreeView()
         self.tree.setModel(self.model)
+        self.model.children_shown = self.tree.isExpanded
         self.tree.setUniformRowHeights(True)  # lets the view skip measuring 50,000 rows
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.skipped_model = QStandardItemModel(self)
-        self.skipped_model.setHorizontalHeaderLabels(["Path", "Why it was skipped"])
+        self.skipped_model = SkippedModel(self)
         self.skipped_view = QTreeView()
         self.skipped_view.setModel(self.skipped_model)
         self.skipped_view.setRootIsDecorated(False)
@@ -170,7 +176,7 @@ class WorkspacePanel(QWidget):
         return sorted(self.model.selected)
 
     def skipped(self) -> list[SkippedEntry]:
-        return list(self._skipped)
+        return list(self.skipped_model.entries)
 
     def is_scanning(self) -> bool:
         return self._job is not None
@@ -186,11 +192,10 @@ class WorkspacePanel(QWidget):
         self._stop_job()
         self._root = root
         self._keep_ticked = set(keep_ticked)
-        self._skipped.clear()
         self._pending_files.clear()
         self._pending_skipped.clear()
         self.model.reset()
-        self.skipped_model.removeRows(0, self.skipped_model.rowCount())
+        self.skipped_model.clear()
         self.folder_label.setText(str(root))
         self.folder_label.setToolTip(str(root))
         self._job = _ScanJob(root)
@@ -280,14 +285,9 @@ class WorkspacePanel(QWidget):
             self._finish(job)
 
     def _add_skipped(self) -> None:
-        while self._pending_skipped:
-            entry = self._pending_skipped.popleft()
-            self._skipped.append(entry)
-            path, reason = QStandardItem(entry.path), QStandardItem(entry.reason)
-            path.setEditable(False)
-            reason.setEditable(False)
-            reason.setToolTip(entry.reason)
-            self.skipped_model.appendRow([path, reason])
+        entries = list(self._pending_skipped)
+        self._pending_skipped.clear()
+        self.skipped_model.append(entries)
 
     def _finish(self, job: _ScanJob) -> None:
         self._stop_job()
@@ -301,12 +301,12 @@ class WorkspacePanel(QWidget):
         if self._keep_ticked:
             self._keep_ticked = set()
             self._emit_selection()
-        self.scanFinished.emit(len(self.model.paths), len(self._skipped))
+        self.scanFinished.emit(len(self.model.paths), len(self.skipped_model.entries))
 
     # -- small helpers -------------------------------------------------------------------------
 
     def _show_counts(self, stopped: bool = False) -> None:
-        files, skipped = len(self.model.paths), len(self._skipped)
+        files, skipped = len(self.model.paths), len(self.skipped_model.entries)
         self.tabs.setTabText(1, f"Skipped ({skipped:,})")
         if self._job is not None:
             state = "Scanning… "
