@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 ImportMode = Literal["copy", "link", "register"]
 Source = Literal["hf-cache", "lm-studio", "leancoder", "imported"]
 COPY_BLOCK = 8 * 1024 * 1024
+COMPARE_BLOCK = 4 * 1024 * 1024
 MAX_DEPTH = 6  # folders below a root that discovery looks into
 _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 
@@ -94,7 +95,8 @@ def import_model(
         return _found(source, total, header.architecture, header.name, "imported")
     folder = dest or models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    if all(_same_file(p, folder / p.name) for p in parts):
+    if all(_same_file(p, folder / p.name) or _same_bytes(p, folder / p.name) for p in parts):
+        # Imported before (or already in the folder): keep the copy that is there.
         return _found(folder / source.name, total, header.architecture, header.name, "leancoder")
     from app.core.download import check_free_disk
 
@@ -132,6 +134,22 @@ def split_parts(path: Path) -> list[Path]:
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Same size, same first and last blocks: the same model file (hashing gigabytes to be sure
+    would make a repeated import slower than the copy it avoids)."""
+    try:
+        if not b.is_file() or a.stat().st_size != b.stat().st_size:
+            return False
+        with a.open("rb") as fa, b.open("rb") as fb:
+            if fa.read(COMPARE_BLOCK) != fb.read(COMPARE_BLOCK):
+                return False
+            fa.seek(-min(COMPARE_BLOCK, a.stat().st_size), os.SEEK_END)
+            fb.seek(-min(COMPARE_BLOCK, b.stat().st_size), os.SEEK_END)
+            return fa.read() == fb.read()
     except OSError:
         return False
 
