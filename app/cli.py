@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli_models",
     "app.cli_recommend",
     "app.cli_edits",
+    "app.cli_workspace",
 )
 
 EXIT_OK = 0

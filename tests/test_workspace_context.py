@@ -42,7 +42,7 @@ def test_ticked_files_in_full_then_a_map_of_the_rest(tmp_path: Path) -> None:
     assert set(ctx.mapped) == set(files) - {"pkg/core.py", "docs/guide.md"}
     assert ctx.left_out == []
     assert ctx.tokens == estimate_tokens(ctx.text) <= ctx.budget
-    assert "left out" not in ctx.text and "not shown" not in ctx.text
+    assert "Not shown" not in ctx.text and "not listed" not in ctx.text
 
 
 def test_a_file_that_does_not_fit_is_left_out_whole_and_reported(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_a_file_that_does_not_fit_is_left_out_whole_and_reported(tmp_path: Path)
     assert int(match[1].replace(",", "")) >= estimate_tokens(big_text) > 2_000
     assert "VALUE_0 = 0" not in ctx.text  # not a single line of it: never cut mid-file
     assert "pkg/big.py" in ctx.mapped  # but the model still learns it exists
-    assert "1 requested file(s)" in ctx.text
+    assert f"Not shown: pkg/big.py ({big.reason})." in ctx.text
     assert ctx.tokens <= 2_000
 
 
@@ -72,7 +72,7 @@ def test_map_overflow_is_reported_and_every_path_is_accounted_for(tmp_path: Path
     assert in_full | set(ctx.mapped) | out == set(files)
     assert not in_full & set(ctx.mapped) and not set(ctx.mapped) & out
     n_other = sum(1 for item in ctx.left_out if item.reason == NO_ROOM)
-    assert f"({n_other} other file(s) not shown: see the left-out list.)" in ctx.text
+    assert f"{n_other:,} more file(s) not listed: {NO_ROOM}." in ctx.text
     assert ctx.summary().startswith(f"1 file(s) in full, {len(ctx.mapped)} in the map")
 
 

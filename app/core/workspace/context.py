@@ -146,7 +146,7 @@ class _Builder:
         if not ordered:
             return
         # Room is kept for the closing note, so the prompt can always say what it leaves out.
-        reserve = self.count(_omitted_note(10**6, 10**6))
+        reserve = self.count(self.omitted_note(len(ordered)))
         if (
             self._take("Other files in the folder, with their top-level symbols:\n", reserve)
             is None
@@ -167,23 +167,26 @@ class _Builder:
             self.leave_out(rel, NO_ROOM)
 
     def finish(self) -> WorkspaceContext:
-        ticked = sum(1 for item in self.result.left_out if item.reason != NO_ROOM)
-        others = len(self.result.left_out) - ticked
-        if self.result.left_out and self.parts:
-            self.parts.append(_omitted_note(ticked, others))
+        if self.parts:
+            self.parts.append(self.omitted_note(self._unlisted()))
         text = "".join(self.parts)
         tokens = self.count(text) if text else 0
         self.result.text, self.result.tokens = text, tokens
         return self.result
 
+    def _unlisted(self) -> int:
+        return sum(1 for item in self.result.left_out if item.reason == NO_ROOM)
 
-def _omitted_note(ticked: int, others: int) -> str:
-    pieces = []
-    if ticked:
-        pieces.append(f"{ticked} requested file(s)")
-    if others:
-        pieces.append(f"{others} other file(s)")
-    return f"\n({' and '.join(pieces)} not shown: see the left-out list.)\n" if pieces else ""
+    def omitted_note(self, unlisted: int) -> str:
+        """What the prompt says it leaves out: requested files by name, the rest by number."""
+        lines = [
+            f"Not shown: {item.path} ({item.reason})."
+            for item in self.result.left_out
+            if item.reason != NO_ROOM
+        ]
+        if unlisted:
+            lines.append(f"{unlisted:,} more file(s) not listed: {NO_ROOM}.")
+        return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def _normalise(raw: str, builder: _Builder) -> str | None:
