@@ -66,3 +66,46 @@ def test_a_dense_model_ignores_an_expert_plan(starter_path: Path) -> None:
         assert not any("host memory" in note for note in info.notes)
     finally:
         engine.unload()
+
+
+def test_a_hybrid_plan_for_a_small_gpu_reaches_the_engine(moe_path: Path) -> None:
+    """A machine whose GPU holds everything but one layer's experts: the plan keeps those experts
+    in host memory, and loading with the planned options applies exactly that."""
+    from app.core.fit import (
+        MARGIN_BYTES,
+        RUNTIME_OVERHEAD_BYTES,
+        GpuBudget,
+        MachineBudget,
+        estimate_memory,
+        footprint_from_header,
+    )
+    from app.core.gguf_file import read_header
+    from app.core.load_plan import planned_options
+
+    fp = footprint_from_header(read_header(moe_path))
+    base = LoadOptions(n_ctx=512)
+    host_side = fp.embedding_bytes + RUNTIME_OVERHEAD_BYTES  # the input embedding stays on host
+    base_on_gpu = estimate_memory(fp, 512).total - host_side - fp.expert_bytes
+    one_layer = fp.expert_bytes_per_layer[-1]
+    gpu = GpuBudget("small GPU", MARGIN_BYTES + base_on_gpu + one_layer + one_layer // 2, 100e9)
+    options, plan = planned_options(moe_path, base, MachineBudget(8 * 1024**3, gpus=(gpu,)))
+    assert plan.kind == "hybrid" and plan.expert_layers_on_cpu == 1
+    assert options.expert_layers_on_cpu == 1 and options.n_gpu_layers == -1
+    engine = Engine()
+    try:
+        engine.load(moe_path, options)
+        assert _overridden(llama_backend.recent_log(4000, debug=True)) == {
+            f"blk.0.ffn_{kind}_exps.weight" for kind in ("gate", "up", "down")
+        }
+    finally:
+        engine.unload()
+
+
+def test_a_cpu_only_machine_plans_no_overrides(moe_path: Path) -> None:
+    from app.core.fit import MachineBudget
+    from app.core.load_plan import planned_options
+
+    options, plan = planned_options(moe_path, LoadOptions(n_ctx=1024), MachineBudget(8 * 1024**3))
+    assert plan.kind == "cpu"
+    assert options.n_gpu_layers == 0 and options.expert_layers_on_cpu == 0
+    assert options.n_ctx == 1024

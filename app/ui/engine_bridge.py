@@ -29,6 +29,7 @@ from app.core.chat_template import Message
 from app.core.compare import run_comparison
 from app.core.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.errors import LeanCoderError
+from app.core.load_plan import planned_options
 from app.core.meters import prompt_breakdown
 from app.core.serial_worker import SerialWorker
 from app.core.thinking_policy import ThinkingPolicy
@@ -64,9 +65,15 @@ class EngineBridge(QObject):
 
     # -- requests (GUI thread) -----------------------------------------------------------------
 
-    def load(self, path: str | Path, options: LoadOptions | None = None) -> None:
+    def load(
+        self, path: str | Path, options: LoadOptions | None = None, plan: bool = False
+    ) -> None:
+        """Load on the worker. `plan=True`: fit the model to this machine first (context, GPU
+        layers, MoE experts in host memory), with `options` as the wishes."""
         self._load_cancel = threading.Event()
-        self._worker.submit(self._load_job, Path(path), options or LoadOptions(), self._load_cancel)
+        self._worker.submit(
+            self._load_job, Path(path), options or LoadOptions(), plan, self._load_cancel
+        )
 
     def cancel_load(self) -> None:
         self._load_cancel.set()
@@ -144,9 +151,17 @@ class EngineBridge(QObject):
 
     # -- jobs (worker thread) ------------------------------------------------------------------
 
-    def _load_job(self, path: Path, options: LoadOptions, cancel: threading.Event) -> None:
+    def _load_job(
+        self, path: Path, options: LoadOptions, plan: bool, cancel: threading.Event
+    ) -> None:
         try:
+            reason = None
+            if plan:
+                options, fit = planned_options(path, options)
+                reason = fit.reason
             info = self._engine.load(path, options, progress=self.loadProgress.emit, cancel=cancel)
+            if reason:
+                info.notes.append(reason)
         except LeanCoderError as exc:
             # A file rejected before loading leaves the previous model in place and usable.
             self.model_info = self._engine.info

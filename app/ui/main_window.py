@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         self.load_progress.show()
         self._update_controls()
         options = LoadOptions(n_ctx=self.settings.n_ctx, n_gpu_layers=self.settings.n_gpu_layers)
-        self.bridge.load(path, options)
+        self.bridge.load(path, options, plan=True)
 
     def _on_load_progress(self, fraction: float) -> None:
         self.load_progress.setValue(int(fraction * 100))
