@@ -15,7 +15,7 @@ if ! command -v dpkg-query >/dev/null || ! command -v ldd >/dev/null; then
     echo "note: dpkg-query or ldd missing: the package's dependencies were not checked"
     exit 0
 fi
-declared_names="$(echo "$DECLARED" | tr ',|' '\n\n' | sed 's/(.*)//; s/^ *//; s/ *$//' | sort -u)"
+declared_names="$(echo "$DECLARED" | tr ',|' '\n' | sed 's/(.*)//; s/^ *//; s/ *$//' | sort -u)"
 
 resolved="$(mktemp)"
 trap 'rm -f "$resolved"' EXIT
