@@ -132,6 +132,23 @@ def test_subfolder_of_a_repository_honours_the_gitignore_above(tmp_path: Path) -
                      "nested/debug.log", "nested/deep/util.js"}  # fmt: skip
 
 
+def test_an_ignored_folder_opened_on_purpose_is_its_own_project(tmp_path: Path) -> None:
+    root = make_sample_folder(tmp_path)
+    assert {f.path for f in scan_all(root / "build").files} == {"keep.js", "out.js"}
+    # A project below a home-style repository that ignores everything is listed too.
+    home = tmp_path / "home"
+    (home / ".git").mkdir(parents=True)
+    (home / ".gitignore").write_text("*\n!.bashrc\n")
+    (home / "projects" / "app").mkdir(parents=True)
+    (home / "projects" / "app" / "main.py").write_text("print('hi')\n")
+    assert [f.path for f in scan_all(home / "projects" / "app").files] == ["main.py"]
+    at_home = scan_all(home)
+    assert at_home.files == []
+    assert {s.path: s.reason for s in at_home.skipped}["projects/"] == (
+        "ignored by .gitignore (pattern: *)"
+    )
+
+
 def test_batches_are_small_and_cover_everything(tmp_path: Path) -> None:
     root = tmp_path / "many"
     for i in range(30):

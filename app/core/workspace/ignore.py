@@ -71,32 +71,42 @@ def root_layers(root: Path) -> Layers:
     """The layers that apply at the scan root: those of a repository above it, then its own.
 
     Opening `repo/src` still honours `repo/.gitignore` and `repo/.git/info/exclude`, as Git would.
+    Opening a folder that those rules ignore (`repo/build`, or a project under a home folder kept
+    in Git that ignores "*") shows it as a project of its own: the user asked for that folder.
     The root's own .gitignore is not included here: the scan adds each folder's as it enters it.
     """
-    layers: list[IgnoreLayer] = []
     top = _repository_top(root)
-    # A home folder kept in Git (dotfiles) often ignores "*": that must not hide every project
-    # opened below it, which Git itself only sees as untracked files of the dotfiles repository.
-    if top is None or (top != root and top == Path.home()):
+    if top is None:
         return ()
-    exclude_file = top / ".git" / "info" / "exclude"
-    exclude = read_layer(exclude_file, ".git/info/exclude", lead=_lead(top, root))
+    placed: list[tuple[Path, IgnoreLayer]] = []  # (the folder whose rules they are, its layer)
+    exclude = read_layer(top / ".git" / "info" / "exclude", ".git/info/exclude", lead="")
     if exclude is not None:
-        layers.append(exclude)
-    # Ancestors between the repository top and the root (exclusive), outermost first.
-    ancestors: list[Path] = []
-    folder = root.parent
-    while top in folder.parents or folder == top:
-        ancestors.append(folder)
-        if folder == top:
-            break
-        folder = folder.parent
-    for folder in reversed(ancestors):
+        placed.append((top, exclude))
+    # Ancestors from the repository top down to the root's parent.
+    for folder in reversed([f for f in root.parents if f == top or top in f.parents]):
         label = os.path.relpath(folder / ".gitignore", root).replace(os.sep, "/")
-        layer = read_layer(folder / ".gitignore", label, lead=_lead(folder, root))
+        layer = read_layer(folder / ".gitignore", label, lead="")
         if layer is not None:
-            layers.append(layer)
-    return tuple(layers)
+            placed.append((folder, layer))
+    if not placed or _path_ignored(root, top, placed):
+        return ()
+    return tuple(
+        IgnoreLayer(spec=layer.spec, source=layer.source, base="", lead=_lead(folder, root))
+        for folder, layer in placed
+    )
+
+
+def _path_ignored(root: Path, top: Path, placed: list[tuple[Path, IgnoreLayer]]) -> bool:
+    """Whether the root, or a folder between the repository top and it, is ignored."""
+    for folder in [*reversed([f for f in root.parents if top in f.parents]), root]:
+        for owner, layer in reversed(placed):  # the deepest rules decide
+            if owner != folder and owner in folder.parents:
+                found = layer.match(folder.relative_to(owner).as_posix(), is_dir=True)
+                if found is not None:
+                    if found[0]:
+                        return True
+                    break
+    return False
 
 
 def _lead(folder: Path, root: Path) -> str:
