@@ -312,10 +312,8 @@ def _transfer(
         except httpx2.TransportError as exc:  # dropped connection, stalled read, refused
             failures = 0 if done > before else failures + 1
             if failures >= MAX_TRIES_WITHOUT_PROGRESS:
-                raise DownloadError(
-                    connection_message(exc, host) + " The partial file is kept: run the "
-                    "download again to resume."
-                ) from exc
+                kept = " The partial file is kept: run the download again to resume."
+                raise DownloadError(connection_message(exc, host, network.proxy) + kept) from exc
             _sleep(min(8.0, 0.5 * 2**failures), cancel, Path(out.name))
     meter.report("downloading", done, force=True)
     return done, hasher

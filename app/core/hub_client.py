@@ -138,15 +138,20 @@ def hub_errors(target: DownloadTarget, network: NetworkSettings) -> Iterator[Non
             f"{host} did not answer in time; check your connection, the mirror URL and the proxy."
         ) from exc
     except httpx2.HTTPError as exc:  # connect, TLS, protocol and read errors
-        raise DownloadError(connection_message(exc, host)) from exc
+        raise DownloadError(connection_message(exc, host, network.proxy)) from exc
 
 
-def connection_message(exc: BaseException, host: str) -> str:
+def connection_message(exc: BaseException, host: str, proxy: str = "") -> str:
     if _is_certificate_error(exc):
         return (
             f"The TLS certificate of {host} is not trusted. If your organisation inspects "
             "encrypted traffic, choose the system trust store or your CA bundle in the network "
             "settings (`leancoder network --ca-bundle system|FILE`)."
+        )
+    if proxy and isinstance(exc, httpx2.ConnectError):
+        return (
+            f"Cannot reach {host} through the proxy {proxy}: {exc}. Check the proxy URL in the "
+            "network settings."
         )
     return f"Cannot reach {host}: {exc}. Check your connection, the mirror URL and the proxy."
 
