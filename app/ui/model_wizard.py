@@ -1,0 +1,355 @@
+"""Choose a model: this machine, the catalog ranked for it, models already on disk, download or
+import. Shown on first run (no model chosen yet) and from Models > Choose a model….
+
+Signals:
+    modelChosen(str)  a GGUF path, or "starter"; the dialog then closes
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.catalog import CatalogEntry
+from app.core.errors import LeanCoderError
+from app.core.fit import GIB
+from app.core.hardware_info import HardwareInfo
+from app.core.model_import import FoundModel, discover_models, import_model
+from app.core.recommend import Recommendation, machine_budget, recommend
+from app.core.starter import STARTER_KEY
+from app.ui.download_bridge import DownloadBridge
+from app.ui.hardware_panel import HardwarePanel
+from app.ui.network_settings_dialog import NetworkSettingsDialog
+
+BADGE_TEXT = {"great": "Runs great", "good": "Runs well", "slow": "Slow", "no": "Does not fit"}
+BADGE_COLOR = {"great": "#2e7d32", "good": "#558b2f", "slow": "#ef6c00", "no": "#9e9e9e"}
+ENTRY_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _size(n: float) -> str:
+    return f"{n / GIB:.1f} GB" if n >= GIB / 10 else f"{n / 1024**2:.0f} MB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 0:
+        return "time left unknown"
+    if seconds < 90:
+        return f"{seconds:.0f} s left"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min left"
+    return f"{seconds / 3600:.1f} h left"
+
+
+class ModelWizard(QDialog):
+    modelChosen = Signal(str)
+    _foundReady = Signal(object)  # list[FoundModel], from the discovery thread
+
+    def __init__(self, parent: QWidget | None = None, wanted_ctx: int = 16384) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Choose a model")
+        self.resize(980, 680)
+        self.setAcceptDrops(True)
+        self.hardware: HardwareInfo | None = None
+        self.recommendations: list[Recommendation] = []
+        self.found: list[FoundModel] = []
+        self.download = DownloadBridge(self)
+        self._build(wanted_ctx)
+        self._connect()
+        self.hardware_panel.refresh()
+        self._discover()
+
+    # -- construction --------------------------------------------------------------------------
+
+    def _build(self, wanted_ctx: int) -> None:
+        self.hardware_panel = HardwarePanel(self)
+        intro = QLabel(
+            "LeanCoder ranks Mixture-of-Experts models for this machine: where each one would run "
+            "(GPU, hybrid with experts in RAM, or CPU), the context that fits, and the speed to "
+            "expect. Nothing is downloaded until you press Download."
+        )
+        intro.setWordWrap(True)
+        self.ctx_box = QSpinBox(self)
+        self.ctx_box.setRange(2048, 262144)
+        self.ctx_box.setSingleStep(2048)
+        self.ctx_box.setValue(wanted_ctx)
+        self.ctx_box.setSuffix(" tokens")
+        self.ctx_box.setToolTip("The context you want; a plan shrinks it only if it must")
+
+        self.ranked = QTreeWidget(self)
+        self.ranked.setHeaderLabels(["Model", "Quant", "Download", "Fit", "Speed", "Why"])
+        self.ranked.setRootIsDecorated(False)
+        self.ranked.setWordWrap(True)
+        header = self.ranked.header()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.on_disk = QTreeWidget(self)
+        self.on_disk.setHeaderLabels(["Model", "Size", "Where", "File"])
+        self.on_disk.setRootIsDecorated(False)
+        self.on_disk.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.ranked, "Recommended")
+        self.tabs.addTab(self.on_disk, "On this computer")
+
+        self.download_button = QPushButton("Download and use", self)
+        self.use_button = QPushButton("Use this file", self)
+        self.import_button = QPushButton("Import GGUF file…", self)
+        self.import_button.setToolTip("Or drop a .gguf file on this window; works offline")
+        self.starter_button = QPushButton("Use the starter model", self)
+        self.network_button = QPushButton("Network settings…", self)
+        self.cancel_download_button = QPushButton("Cancel download", self)
+        self.cancel_download_button.hide()
+        self.progress = QProgressBar(self)
+        self.progress.hide()
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+
+        ctx_row = QHBoxLayout()
+        ctx_row.addWidget(QLabel("Context:"))
+        ctx_row.addWidget(self.ctx_box)
+        ctx_row.addStretch(1)
+        ctx_row.addWidget(self.network_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.download_button)
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.import_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.starter_button)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_download_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.hardware_panel)
+        layout.addWidget(intro)
+        layout.addLayout(ctx_row)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+    def _connect(self) -> None:
+        self.hardware_panel.detected.connect(self._on_hardware)
+        self.ctx_box.editingFinished.connect(self._rank)
+        self.ranked.itemSelectionChanged.connect(self._update_buttons)
+        self.on_disk.itemSelectionChanged.connect(self._update_buttons)
+        self.tabs.currentChanged.connect(self._update_buttons)
+        self.download_button.clicked.connect(self.start_download)
+        self.use_button.clicked.connect(self._use_found)
+        self.import_button.clicked.connect(self._choose_file)
+        self.starter_button.clicked.connect(lambda: self._choose(STARTER_KEY))
+        self.network_button.clicked.connect(self._network_settings)
+        self.cancel_download_button.clicked.connect(self.download.cancel)
+        self.download.progress.connect(self._on_progress)
+        self.download.checking.connect(self._on_checking)
+        self.download.finished.connect(self._on_downloaded)
+        self.download.failed.connect(self._on_download_failed)
+        self.download.cancelled.connect(self._on_download_cancelled)
+        self._foundReady.connect(self._show_found)
+
+    # -- recommendations -----------------------------------------------------------------------
+
+    def _on_hardware(self, info: HardwareInfo) -> None:
+        self.hardware = info
+        self._rank()
+
+    def _rank(self) -> None:
+        if self.hardware is None:
+            return
+        machine = machine_budget(self.hardware)
+        self.recommendations = recommend(machine, n_ctx=self.ctx_box.value())
+        self.ranked.clear()
+        for rec in self.recommendations:
+            entry, plan = rec.entry, rec.plan
+            speed = f"~{plan.tokens_per_s:.0f} tok/s" if plan.fits else ""
+            item = QTreeWidgetItem(
+                [
+                    entry.name,
+                    entry.quant.quant,
+                    _size(entry.size_bytes),
+                    BADGE_TEXT[rec.badge],
+                    speed,
+                    rec.reason,
+                ]
+            )
+            item.setForeground(3, QBrush(QColor(BADGE_COLOR[rec.badge])))
+            item.setToolTip(5, "\n".join([rec.reason, *plan.notes]))
+            item.setData(0, ENTRY_ROLE, entry.key)
+            self.ranked.addTopLevelItem(item)
+        first = self.ranked.topLevelItem(0)
+        if first is not None and self.recommendations[0].plan.fits:
+            self.ranked.setCurrentItem(first)
+        self._update_buttons()
+
+    def select_entry(self, key: str) -> bool:
+        for index in range(self.ranked.topLevelItemCount()):
+            item = self.ranked.topLevelItem(index)
+            if item is not None and item.data(0, ENTRY_ROLE) == key:
+                self.ranked.setCurrentItem(item)
+                return True
+        return False
+
+    def selected_entry(self) -> CatalogEntry | None:
+        item = self.ranked.currentItem()
+        if item is None:
+            return None
+        key = item.data(0, ENTRY_ROLE)
+        return next((r.entry for r in self.recommendations if r.entry.key == key), None)
+
+    # -- models on disk ------------------------------------------------------------------------
+
+    def _discover(self) -> None:
+        def work() -> None:
+            try:
+                found = discover_models()
+            except (OSError, LeanCoderError):
+                found = []
+            self._foundReady.emit(found)
+
+        threading.Thread(target=work, name="leancoder-discover", daemon=True).start()
+
+    def _show_found(self, found: list[FoundModel]) -> None:
+        self.found = found
+        self.on_disk.clear()
+        for model in found:
+            where = {"hf-cache": "Hugging Face cache", "lm-studio": "LM Studio"}.get(
+                model.source, "LeanCoder"
+            )
+            label = model.name or model.path.name
+            item = QTreeWidgetItem([label, _size(model.size_bytes), where, str(model.path)])
+            item.setData(0, ENTRY_ROLE, str(model.path))
+            if not model.usable:
+                item.setDisabled(True)
+                item.setToolTip(0, model.problem or "")
+            self.on_disk.addTopLevelItem(item)
+        usable = sum(1 for m in found if m.usable)
+        self.tabs.setTabText(1, f"On this computer ({usable})")
+
+    def _use_found(self) -> None:
+        item = self.on_disk.currentItem()
+        if item is not None and not item.isDisabled():
+            self._choose(str(item.data(0, ENTRY_ROLE)))
+
+    # -- download ------------------------------------------------------------------------------
+
+    def start_download(self) -> None:
+        entry = self.selected_entry()
+        if entry is None:
+            return
+        try:
+            self.download.start(entry.key)
+        except LeanCoderError as exc:
+            self.status.setText(str(exc))
+            return
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_download_button.show()
+        self.status.setText(f"Downloading {entry.label} from {entry.repo}…")
+        self._update_buttons()
+
+    def _on_progress(self, done: int, total: int, speed: float, eta: float) -> None:
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(done * 1000 / total))
+        text = f"{_size(done)} of {_size(total)}" if total else _size(done)
+        self.status.setText(f"{text} · {speed / 1024**2:.1f} MB/s · {_duration(eta)}")
+
+    def _on_checking(self, done: int, total: int) -> None:
+        self.status.setText(
+            f"Checking the part downloaded earlier: {_size(done)} of {_size(total)}"
+        )
+
+    def _on_downloaded(self, path: str) -> None:
+        self._download_ended()
+        self.status.setText(f"Downloaded and verified: {Path(path).name}")
+        self._choose(path)
+
+    def _on_download_failed(self, message: str) -> None:
+        self._download_ended()
+        self.status.setText(message)
+
+    def _on_download_cancelled(self) -> None:
+        self._download_ended()
+        self.status.setText(self.download.message or "Download cancelled; it resumes next time.")
+
+    def _download_ended(self) -> None:
+        self.progress.hide()
+        self.cancel_download_button.hide()
+        self._update_buttons()
+
+    # -- import --------------------------------------------------------------------------------
+
+    def _choose_file(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf)"
+        )
+        if name:
+            self.import_file(Path(name))
+
+    def import_file(self, path: Path) -> None:
+        """Validate the header and remember the file where it is (no copy: it may be large)."""
+        try:
+            found = import_model(path, mode="register")
+        except LeanCoderError as exc:
+            self.status.setText(str(exc))
+            return
+        if not found.usable:
+            self.status.setText(found.problem or "This file cannot be used.")
+            return
+        self._choose(str(found.path))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".gguf"):
+                event.acceptProposedAction()
+                self.import_file(Path(url.toLocalFile()))
+                return
+
+    # -- the rest ------------------------------------------------------------------------------
+
+    def _network_settings(self) -> None:
+        dialog = NetworkSettingsDialog(parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _update_buttons(self) -> None:
+        downloading = self.download.is_running()
+        entry = self.selected_entry()
+        self.download_button.setEnabled(
+            not downloading and entry is not None and self.tabs.currentIndex() == 0
+        )
+        item = self.on_disk.currentItem()
+        self.use_button.setEnabled(
+            item is not None and not item.isDisabled() and self.tabs.currentIndex() == 1
+        )
+
+    def _choose(self, spec: str) -> None:
+        self.modelChosen.emit(spec)
+        self.accept()
+
+    def done(self, result: int) -> None:
+        if self.download.is_running():
+            self.download.cancel()  # the partial file stays; the same download resumes it
+            self.download.wait(5.0)
+        super().done(result)
