@@ -1,0 +1,166 @@
+"""One hunk of a proposed edit: its highlighted diff, Accept / Reject, and an editor for it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase, QResizeEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.edits import ChangeKind, FileChange, HunkStatus
+from app.core.edits.textfile import strip_ending
+from app.ui.diff_highlight import FileHighlighter
+
+STATUS_STYLE = {
+    HunkStatus.PENDING: ("not decided", "#9a6700"),
+    HunkStatus.ACCEPTED: ("accepted", "#1a7f37"),
+    HunkStatus.REJECTED: ("rejected", "#cf222e"),
+}
+
+
+class DiffBrowser(QTextBrowser):
+    """A read-only diff that is exactly as tall as its text (the pane scrolls, not each hunk)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setLineWrapMode(QTextBrowser.LineWrapMode.NoWrap)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+
+    def set_diff(self, html: str) -> None:
+        self.setHtml(html)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        document = self.document()
+        document.setTextWidth(max(1, self.viewport().width()))
+        bar = self.horizontalScrollBar().sizeHint().height()
+        self.setFixedHeight(int(document.size().height()) + 2 * self.frameWidth() + bar + 2)
+
+
+class HunkView(QFrame):
+    """Accept, reject or edit one hunk; `changed` fires after any of them.
+
+    Editing shows the hunk's proposed lines in a text editor; Save replaces them with the user's
+    text (the file's line endings are kept), Revert goes back to the model's text.
+    """
+
+    changed = Signal()
+
+    def __init__(
+        self,
+        change: FileChange,
+        index: int,
+        highlighter: FileHighlighter,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.change = change
+        self.index = index
+        self.highlighter = highlighter
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.title = QLabel(self)
+        self.status = QLabel(self)
+        self.accept_button = QPushButton("Accept", self)
+        self.reject_button = QPushButton("Reject", self)
+        self.edit_button = QPushButton("Edit…", self)
+        self.revert_button = QPushButton("Revert edit", self)
+        self.diff = DiffBrowser(self)
+        self.editor = QPlainTextEdit(self)
+        self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.save_button = QPushButton("Save text", self)
+        self.cancel_button = QPushButton("Cancel", self)
+
+        header = QHBoxLayout()
+        header.addWidget(self.title)
+        header.addWidget(self.status)
+        header.addStretch(1)
+        for button in (self.accept_button, self.reject_button, self.edit_button,
+                       self.revert_button):  # fmt: skip
+            header.addWidget(button)
+        edit_row = QHBoxLayout()
+        edit_row.addStretch(1)
+        edit_row.addWidget(self.save_button)
+        edit_row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.diff)
+        layout.addWidget(self.editor)
+        layout.addLayout(edit_row)
+
+        self.accept_button.clicked.connect(lambda: self._set(HunkStatus.ACCEPTED))
+        self.reject_button.clicked.connect(lambda: self._set(HunkStatus.REJECTED))
+        self.edit_button.clicked.connect(self.start_editing)
+        self.revert_button.clicked.connect(self._revert)
+        self.save_button.clicked.connect(self.save_edit)
+        self.cancel_button.clicked.connect(self.stop_editing)
+        self.edit_button.setEnabled(change.kind is not ChangeKind.DELETE)
+        self.stop_editing()
+        self.refresh()
+
+    @property
+    def hunk_status(self) -> HunkStatus:
+        return self.change.hunks[self.index].status
+
+    def set_locked(self, locked: bool) -> None:
+        """After an apply the proposal is spent: the buttons no longer act on it."""
+        editable = self.change.kind is not ChangeKind.DELETE
+        for button in (self.accept_button, self.reject_button, self.revert_button,
+                       self.save_button):  # fmt: skip
+            button.setEnabled(not locked)
+        self.edit_button.setEnabled(not locked and editable)
+
+    def refresh(self) -> None:
+        hunk = self.change.hunks[self.index]
+        old = hunk.old_end - hunk.old_start
+        self.title.setText(
+            f"<b>Hunk {self.index + 1}</b> of {len(self.change.hunks)}: lines "
+            f"{hunk.old_start + 1}–{max(hunk.old_start + 1, hunk.old_end)}, "
+            f"−{old} +{len(hunk.new_lines)}" + (" <i>(edited)</i>" if hunk.edited else "")
+        )
+        text, color = STATUS_STYLE[hunk.status]
+        self.status.setText(f'<span style="color:{color}; font-weight:bold;">{text}</span>')
+        self.revert_button.setVisible(hunk.edited)
+        self.diff.set_diff(self.highlighter.hunk_html(hunk))
+
+    def _set(self, status: HunkStatus) -> None:
+        self.change.set_status(self.index, status)
+        self.refresh()
+        self.changed.emit()
+
+    def start_editing(self) -> None:
+        hunk = self.change.hunks[self.index]
+        self.editor.setPlainText("\n".join(strip_ending(line) for line in hunk.new_lines))
+        for widget in (self.editor, self.save_button, self.cancel_button):
+            widget.setVisible(True)
+        self.editor.setFocus()
+
+    def stop_editing(self) -> None:
+        for widget in (self.editor, self.save_button, self.cancel_button):
+            widget.setVisible(False)
+
+    def save_edit(self) -> None:
+        text = self.editor.toPlainText()
+        self.change.set_hunk_text(self.index, text + "\n" if text else "")
+        self.stop_editing()
+        self.refresh()
+        self.changed.emit()
+
+    def _revert(self) -> None:
+        self.change.reset_hunk(self.index)
+        self.refresh()
+        self.changed.emit()
