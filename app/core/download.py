@@ -224,8 +224,9 @@ def _download_locked(
     expected = hub_file.sha256 or target.sha256
     if expected and digest != expected:
         place.partial.unlink(missing_ok=True)
+        says = "the hub says" if hub_file.sha256 else "the catalog says"
         raise ChecksumMismatchError(
-            f"{target.display} arrived damaged: its SHA-256 is {digest[:12]}… but the hub says "
+            f"{target.display} arrived damaged: its SHA-256 is {digest[:12]}… but {says} "
             f"{expected[:12]}…. The file was deleted; download it again."
         )
     try:
