@@ -45,8 +45,11 @@ def run_gui(model: str | None = None) -> int:
     asyncio.set_event_loop(loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
+    first_run = model is None and Settings.load(paths.settings_path()).last_model is None
     window = create_main_window(model)
     window.show()
+    if first_run:  # the starter loads meanwhile, so the app is usable even if this is closed
+        window.model_menu.open_wizard()
     with loop:
         loop.run_until_complete(closed.wait())
     window.store.close()

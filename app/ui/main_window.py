@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeyEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -39,6 +46,7 @@ from app.core.thinking_parser import ThinkingFormat
 from app.core.thinking_policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget, format_stats
 from app.ui.engine_bridge import EngineBridge
+from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.resource_meters import ContextMeter, MemoryMeter
 from app.ui.thinking_meter import ThinkingMeter
@@ -98,6 +106,8 @@ class MainWindow(QMainWindow):
     # -- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
+        self.model_menu = ModelMenu(self, self.menuBar().addMenu("&Models"), self.settings.n_ctx)
+        self.setAcceptDrops(True)  # a .gguf dropped on the window is imported and loaded
         toolbar = QToolBar("Main", self)
         toolbar.setMovable(False)
         self.addToolBar(toolbar)
@@ -170,6 +180,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.model_picker.modelChosen.connect(self.load_model)
+        self.model_menu.modelChosen.connect(self.load_model)
+        self.model_menu.importFailed.connect(lambda m: self.show_error("Cannot import", m))
         self.new_chat_action.triggered.connect(self.new_chat)
         self.compare_action.triggered.connect(self.open_compare)
         self.send_button.clicked.connect(self.send)
@@ -467,6 +479,17 @@ class MainWindow(QMainWindow):
         self.show_error("The reply failed", message)
 
     # -- closing -------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.toLocalFile().lower().endswith(".gguf") and not self.generating:
+                event.acceptProposedAction()
+                self.model_menu.import_file(Path(url.toLocalFile()))
+                return
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.compare_window is not None:

@@ -1,0 +1,95 @@
+"""The Models menu: choose (wizard), import a GGUF, network settings, this machine's hardware.
+
+Kept out of the main window, which only says where the menu goes and what loading a model means.
+
+Signals:
+    modelChosen(str)  a GGUF path or "starter", picked in the wizard or imported
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QVBoxLayout, QWidget
+
+from app.core.errors import LeanCoderError
+from app.core.model_import import import_model
+from app.ui.hardware_panel import HardwarePanel
+from app.ui.model_wizard import ModelWizard
+from app.ui.network_settings_dialog import NetworkSettingsDialog
+
+
+class ModelMenu(QObject):
+    modelChosen = Signal(str)
+    importFailed = Signal(str)
+
+    def __init__(self, window: QWidget, menu: QMenu, wanted_ctx: int) -> None:
+        super().__init__(window)
+        self._window = window
+        self.wanted_ctx = wanted_ctx
+        self.wizard: ModelWizard | None = None
+        self.choose_action = QAction("Choose a model…", window)
+        self.choose_action.setToolTip("Models ranked for this machine; download or import")
+        self.import_action = QAction("Import GGUF file…", window)
+        self.network_action = QAction("Network settings…", window)
+        self.hardware_action = QAction("This machine…", window)
+        for action in (self.choose_action, self.import_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.network_action)
+        menu.addAction(self.hardware_action)
+        self.choose_action.triggered.connect(self.open_wizard)
+        self.import_action.triggered.connect(self._choose_file)
+        self.network_action.triggered.connect(self._network_settings)
+        self.hardware_action.triggered.connect(self._hardware)
+
+    def open_wizard(self) -> ModelWizard:
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            return self.wizard
+        if self.wizard is None:
+            self.wizard = ModelWizard(self._window, wanted_ctx=self.wanted_ctx)
+            self.wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.wizard.modelChosen.connect(self.modelChosen)
+            self.wizard.destroyed.connect(self._forget_wizard)
+        self.wizard.open()
+        return self.wizard
+
+    def _forget_wizard(self) -> None:
+        self.wizard = None
+
+    def import_file(self, path: Path) -> None:
+        """Validate the header, remember the file where it is, and load it."""
+        try:
+            found = import_model(path, mode="register")
+        except LeanCoderError as exc:
+            self.importFailed.emit(str(exc))
+            return
+        if not found.usable:
+            self.importFailed.emit(found.problem or f"{path.name} cannot be used as a model.")
+            return
+        self.modelChosen.emit(str(found.path))
+
+    def _choose_file(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self._window, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf)"
+        )
+        if name:
+            self.import_file(Path(name))
+
+    def _network_settings(self) -> None:
+        dialog = NetworkSettingsDialog(parent=self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def _hardware(self) -> None:
+        dialog = QDialog(self._window)
+        dialog.setWindowTitle("This machine")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        panel = HardwarePanel(dialog)
+        QVBoxLayout(dialog).addWidget(panel)
+        panel.refresh()
+        dialog.resize(560, 320)
+        dialog.open()
