@@ -119,7 +119,10 @@ def _fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(f"  {label:<28}{value / GIB:8.2f} GiB\n")
     out.write(f"{plan.reason}\n")
     if plan.fits:
-        out.write(f"About {plan.tokens_per_s:.0f} tokens/s (an estimate from memory bandwidth and CPU cores).\n")
+        out.write(
+            f"About {plan.tokens_per_s:.0f} tokens/s "
+            "(an estimate from memory bandwidth and CPU cores).\n"
+        )
     for note in plan.notes:
         err.write(f"note: {note}\n")
     return 0 if plan.fits else 1
