@@ -22,7 +22,7 @@ from app.core.edits.proposal import (
     Proposal,
     normalise_endings,
 )
-from app.core.edits.safety import placeholder_problem, resolve_in_folder
+from app.core.edits.safety import is_placeholder, placeholder_problem, resolve_in_folder
 from app.core.edits.textfile import TextFile, decode, encode, strip_ending
 
 
@@ -129,7 +129,8 @@ class ProposalBuilder:
         old = working.lines or []
         lines = [old[src] if src is not None else text + working.newline for text, src in out]
         new_contents = [text for text, _ in out]
-        problem = placeholder_problem(working.contents, new_contents)
+        suspicious = any(is_placeholder(text) for text, src in out if src is None)
+        problem = placeholder_problem(working.contents, new_contents) if suspicious else None
         if problem is not None:
             raise _Refused(
                 f"the new text has the placeholder {problem.line!r} where the file has "

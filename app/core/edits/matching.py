@@ -113,7 +113,7 @@ def apply_search_replace(contents: list[str], search: str, replace: str) -> Matc
 
 
 def closest_lines(contents: list[str], s_lines: list[str]) -> Closest | None:
-    ranking = rank_windows(contents, s_lines, CLOSEST_FLOOR, slack=False)
+    ranking = rank_windows(contents, s_lines, CLOSEST_FLOOR, slack=False, runner_up=False)
     if ranking.best is None:
         return None
     best = ranking.best
@@ -248,6 +248,11 @@ def _find_fuzzy(contents: list[str], s_lines: list[str]) -> _Found | None:
     best, runner_up = ranking.best, ranking.runner_up
     if best is None:
         return None
+    if not ranking.complete:
+        raise _Refusal(
+            "the SEARCH text is not in the file as written, and too many places are similar to "
+            "it to pick one; quote the exact lines"
+        )
     if runner_up is not None and runner_up.ratio > best.ratio - FUZZY_MARGIN:
         raise _Refusal(
             f"the SEARCH text is about equally similar to lines {best.start + 1} and "

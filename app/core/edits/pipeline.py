@@ -13,8 +13,7 @@ from typing import Any
 
 from app.core.edits.apply import ApplyResult, apply_proposal, plan_writes
 from app.core.edits.builder import propose
-from app.core.edits.proposal import BlockStatus, FileChange, Proposal
-from app.core.edits.textfile import strip_ending
+from app.core.edits.proposal import FileChange, Proposal
 
 
 @dataclass(slots=True)
@@ -114,12 +113,3 @@ def apply_reply(
         proposal, confirm_big_deletions=confirm_big_deletions, checkpoint=checkpoint
     )
     return report
-
-
-def applied_blocks(proposal: Proposal) -> int:
-    return sum(1 for b in proposal.blocks if b.status is BlockStatus.APPLIED)
-
-
-def preview_lines(change: FileChange) -> list[str]:
-    """The proposed file's lines without endings (for a quick look)."""
-    return [strip_ending(line) for line in change.proposed_lines]

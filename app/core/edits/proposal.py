@@ -16,7 +16,7 @@ from pathlib import Path
 from app.core.edits.blocks import BlockKind
 from app.core.edits.errors import EditError
 from app.core.edits.matching import Closest
-from app.core.edits.safety import is_big_deletion, removal_share
+from app.core.edits.safety import is_big_deletion_count, removal_share
 from app.core.edits.textfile import encode, ending_of, split_lines, strip_ending
 
 # Changes closer than this many unchanged lines form one hunk.
@@ -191,20 +191,29 @@ class FileChange:
             return True
         return self.final_bytes() != self.original
 
+    def _removed(self) -> tuple[int, int]:
+        """Non-blank original lines the accepted hunks drop, and the file's non-blank total."""
+        total = sum(1 for line in self.original_lines if strip_ending(line).strip())
+        removed = 0
+        for hunk in self.accepted:  # hunk by hunk: cheap even for a large file
+            old = [strip_ending(line) for line in self.old_lines(hunk)]
+            removed += removal_share(old, [strip_ending(line) for line in hunk.new_lines])[0]
+        return removed, total
+
     def is_big_deletion(self) -> bool:
         """The accepted hunks remove more than half of the file (or delete it)."""
         if self.kind is ChangeKind.CREATE or not self.accepted:
             return False
-        final = self.final_lines()
-        old = [strip_ending(line) for line in self.original_lines]
-        return is_big_deletion(old, None if final is None else [strip_ending(x) for x in final])
+        if self.kind is ChangeKind.DELETE:
+            return True
+        removed, total = self._removed()
+        return is_big_deletion_count(removed, total)
 
     def removed_share(self) -> float:
-        final = self.final_lines()
-        if final is None:
-            return 1.0
-        old = [strip_ending(line) for line in self.original_lines]
-        return removal_share(old, [strip_ending(x) for x in final])[1]
+        if self.kind is ChangeKind.DELETE:
+            return 1.0 if self.accepted else 0.0
+        removed, total = self._removed()
+        return removed / total if total else 0.0
 
     def unified_diff(self, *, accepted_only: bool = False, context: int = 3) -> str:
         """A unified diff of the proposal (or of what applying would write)."""

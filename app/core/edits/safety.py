@@ -49,8 +49,15 @@ _BARE_ELLIPSIS = re.compile(r"^\s*(?:\.\.\.|…)\s*$")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
+# Every placeholder has one of these; checking for them first keeps the full pattern off most lines.
+_HINT = re.compile(
+    r"\.\.\.|…|rest|remain|keep|existing|previous|original|other|unchanged|same|omit|elide",
+    re.IGNORECASE,
+)
+
+
 def is_placeholder(line: str) -> bool:
-    return _PLACEHOLDER.match(line) is not None
+    return _HINT.search(line) is not None and _PLACEHOLDER.match(line) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,8 @@ def placeholder_problem(old: list[str], new: list[str]) -> PlaceholderProblem | 
     `...` (valid Python) counts only when it replaces two or more real lines.
     """
     old_keys = {content_key(line) for line in old}
+    if not any(is_placeholder(line) and content_key(line) not in old_keys for line in new):
+        return None  # the common case, without diffing the whole file
     ops = SequenceMatcher(
         None, [content_key(x) for x in old], [content_key(x) for x in new], autojunk=False
     ).get_opcodes()
@@ -106,12 +115,9 @@ def removal_share(old: list[str], new: list[str]) -> tuple[int, float]:
     return removed, removed / total
 
 
-def is_big_deletion(old: list[str], new: list[str] | None) -> bool:
-    """More than half of a file's lines go (at least 3 of them), or the file is deleted."""
-    if new is None:
-        return True
-    removed, share = removal_share(old, new)
-    return share > BIG_DELETION_SHARE and removed >= BIG_DELETION_MIN_LINES
+def is_big_deletion_count(removed: int, total: int) -> bool:
+    """More than half of a file's non-blank lines go, and at least 3 of them."""
+    return total > 0 and removed / total > BIG_DELETION_SHARE and removed >= BIG_DELETION_MIN_LINES
 
 
 def relative_parts(raw: str) -> tuple[str, ...]:
