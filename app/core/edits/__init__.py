@@ -24,7 +24,7 @@ from app.core.edits.errors import (
 )
 from app.core.edits.feedback import RetryOutcome, feedback_message, propose_with_retries
 from app.core.edits.matching import Closest, Match, apply_search_replace
-from app.core.edits.pipeline import EditReport, apply_reply
+from app.core.edits.pipeline import EditReport, accept_and_apply, apply_reply
 from app.core.edits.prompt import EditFormat, choose_edit_format, edit_system_prompt
 from app.core.edits.proposal import (
     BlockResult,
@@ -65,6 +65,7 @@ __all__ = [
     "UnreadableFileError",
     "UnsafePathError",
     "WriteFailedError",
+    "accept_and_apply",
     "apply_proposal",
     "apply_reply",
     "apply_search_replace",

@@ -87,19 +87,19 @@ def line_counts(change: FileChange) -> tuple[int, int]:
     return added, removed
 
 
-def apply_reply(
-    folder: Path,
-    reply_text: str,
+def accept_and_apply(
+    proposal: Proposal,
     *,
     dry_run: bool = False,
     confirm_big_deletions: bool = False,
     checkpoint: bool = False,
 ) -> EditReport:
-    """Propose `reply_text`'s edits in `folder`, accept them all, and apply them unless dry-run.
+    """Accept every hunk of `proposal` and apply it unless `dry_run` (for `edit --apply`).
 
-    Raises ConflictError if a file changed between reading and writing (nothing is written then).
+    Files whose changes remove more than half of them are left out (listed in `unconfirmed`)
+    unless `confirm_big_deletions`. Raises ConflictError if a file changed since the proposal
+    (nothing is written then).
     """
-    proposal = propose(folder, reply_text)
     proposal.accept_all()
     report = EditReport(proposal, dry_run)
     if not confirm_big_deletions:
@@ -113,3 +113,20 @@ def apply_reply(
         proposal, confirm_big_deletions=confirm_big_deletions, checkpoint=checkpoint
     )
     return report
+
+
+def apply_reply(
+    folder: Path,
+    reply_text: str,
+    *,
+    dry_run: bool = False,
+    confirm_big_deletions: bool = False,
+    checkpoint: bool = False,
+) -> EditReport:
+    """Propose `reply_text`'s edits in `folder`, accept them all, and apply them unless dry-run."""
+    return accept_and_apply(
+        propose(folder, reply_text),
+        dry_run=dry_run,
+        confirm_big_deletions=confirm_big_deletions,
+        checkpoint=checkpoint,
+    )
