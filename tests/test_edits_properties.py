@@ -225,3 +225,44 @@ def test_nothing_is_written_outside_the_folder(picks: list[tuple[str, str]]) -> 
         if result.change_set is not None:
             undo_last(folder)
         assert snapshot(outside) == outside_before
+
+
+FRAGMENTS = [
+    "<<<<<<< SEARCH",
+    "<<<< SEARCH",
+    "<<<<<<<<<< SEARCH",
+    "=======",
+    "====",
+    ">>>>>>> REPLACE",
+    ">>>>> REPLACE",
+    "```",
+    "````python",
+    "```python a.py",
+    "a.py",
+    "`b.txt`:",
+    "**../x.py**",
+    "/etc/passwd",
+    "DELETE FILE a.py",
+    "DELETE FILE",
+    "x = 1",
+    "    return x",
+    "# ... existing code ...",
+    "...",
+    "",
+    "\r",
+    "\t",
+]
+
+
+@SETTINGS
+@given(pieces=st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=30))
+def test_any_reply_gives_results_never_an_exception(pieces: list[str]) -> None:
+    with workspace() as (base, folder):
+        (folder / "a.py").write_bytes(b"x = 1\n    return x\n")
+        (folder / "b.txt").write_bytes(b"x = 1\n")
+        before = _project_only(base)
+        proposal = propose(folder, "\n".join(pieces))
+        for block in proposal.blocks:
+            assert block.status.value in ("applied", "unchanged", "refused")
+            assert block.status.value != "refused" or block.reason
+        assert _project_only(base) == before
