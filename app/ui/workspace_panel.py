@@ -41,8 +41,8 @@ from app.core.workspace.scan import (
 from app.ui.workspace_models import FileTreeModel, SkippedModel
 
 SCAN_THREAD = "leancoder-scan"
-DRAIN_INTERVAL_MS = 15
-DRAIN_BUDGET_S = 0.008  # GUI time per tick spent adding rows; the rest is left to the window
+DRAIN_INTERVAL_MS = 10
+DRAIN_BUDGET_S = 0.004  # GUI time per tick spent adding rows; the rest is left to the window
 DRAIN_CHUNK = 64  # rows added between two looks at the clock
 SCAN_BATCH = 128
 MAX_AHEAD = 8  # batches found but not yet shown before the scan waits
