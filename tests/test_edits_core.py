@@ -85,6 +85,22 @@ def test_parser_never_raises_on_garbage(reply: str) -> None:
         assert block.kind is not BlockKind.MALFORMED or block.problem
 
 
+@pytest.mark.parametrize(
+    ("path_line", "path"),
+    [
+        ("`docs/my notes.txt`", "docs/my notes.txt"),
+        ("// web/app.js", "web/app.js"),
+        ("-- db/query.sql", "db/query.sql"),
+        ("## File: `src/x.py`", "src/x.py"),
+        ("Makefile", "Makefile"),
+    ],
+)
+def test_path_line_styles(path_line: str, path: str) -> None:
+    reply = f"{path_line}\n<<<<<<< SEARCH\nx\n=======\ny\n>>>>>>> REPLACE\n"
+    (block,) = parse_reply(reply)
+    assert block.path == path
+
+
 def test_prose_lines_are_not_taken_for_paths() -> None:
     reply = "Here is the fix:\n```python\nprint('hi')\n```\n"
     assert parse_reply(reply) == []

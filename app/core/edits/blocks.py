@@ -50,6 +50,7 @@ _NEAR_DIVIDER = re.compile(r"^\s*(?:={3,4}|={10,})\s*$")
 _FENCE = re.compile(r"^(?P<indent>\s{0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _DELETE = re.compile(r"^\s*(?:\*\*)?DELETE[ _]FILE:?(?:\*\*)?\s*:?\s+(?P<path>.+?)\s*$")
 _PATH_PREFIX = re.compile(r"^(?:file(?:name)?|path)\s*:\s*", re.IGNORECASE)
+_COMMENT_PREFIX = re.compile(r"^(?:#+|//+|--|;+)\s*")
 _BACKTICKED = re.compile(r"`([^`\s]+)`")
 _EXTENSIONLESS_NAMES = {"Makefile", "Dockerfile", "LICENSE", "README", "Procfile", "Gemfile"}
 _LOOKBACK_LINES = 3
@@ -70,13 +71,14 @@ def _clean_path(line: str, *, lenient: bool, bare_ok: bool = False) -> str | Non
     stripped = line.strip()
     if not stripped or _FENCE.match(line) or _is_marker_like(line):
         return None
-    candidate = stripped.lstrip("#").strip()
+    candidate = _COMMENT_PREFIX.sub("", stripped)  # "# a.py", "// a.js", "-- q.sql"
     candidate = _PATH_PREFIX.sub("", candidate)
     candidate = candidate.strip("*").strip().rstrip(":").strip().strip("*").strip()
-    if candidate.startswith("`") and candidate.endswith("`") and len(candidate) > 2:
+    quoted = candidate.startswith("`") and candidate.endswith("`") and len(candidate) > 2
+    if quoted:
         candidate = candidate[1:-1].strip()
     candidate = candidate.strip("\"'")
-    if _looks_like_path(candidate):
+    if _looks_like_path(candidate, spaces=quoted):
         return candidate
     bare = bare_ok and not stripped.endswith(":")
     if bare and _looks_like_path(candidate, bare_ok=True):
@@ -88,8 +90,12 @@ def _clean_path(line: str, *, lenient: bool, bare_ok: bool = False) -> str | Non
     return None
 
 
-def _looks_like_path(candidate: str, *, bare_ok: bool = False) -> bool:
-    if not candidate or any(ch.isspace() for ch in candidate) or len(candidate) > 400:
+def _looks_like_path(candidate: str, *, bare_ok: bool = False, spaces: bool = False) -> bool:
+    """Whether a token reads as a file path; `spaces`: it was in backticks, so spaces may be in
+    the name."""
+    if not candidate or len(candidate) > 400 or candidate != candidate.strip():
+        return False
+    if any(ch.isspace() and not (spaces and ch == " ") for ch in candidate):
         return False
     if candidate.endswith(("/", "\\")):
         return False
@@ -103,7 +109,7 @@ def _looks_like_path(candidate: str, *, bare_ok: bool = False) -> bool:
     )
     if not (has_hint or bare_ok):
         return False  # a bare word ("Changes", "python") is not taken for a file name
-    return re.fullmatch(r"[\w.\-/\\~+@]+", candidate) is not None
+    return re.fullmatch(r"[\w.\-/\\~+@ ]+" if spaces else r"[\w.\-/\\~+@]+", candidate) is not None
 
 
 def _is_marker_like(line: str) -> bool:
