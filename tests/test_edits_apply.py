@@ -14,6 +14,7 @@ import pytest
 from app.core.edits import (
     ConfirmationRequiredError,
     ConflictError,
+    EditError,
     NothingToUndoError,
     apply_proposal,
     apply_reply,
@@ -231,3 +232,23 @@ def test_no_checkpoint_outside_git_or_without_git(
     report = apply_reply(project, REPLY_A, checkpoint=True)
     assert report.result is not None and report.result.checkpoint is None
     assert (project / "a.txt").read_bytes() == b"ALPHA\nkeep\n"
+
+
+def test_a_folder_gone_since_the_proposal_is_a_conflict(project: Path) -> None:
+    proposal = propose(project, REPLY_A)
+    proposal.accept_all()
+    shutil.rmtree(project)
+    with pytest.raises(ConflictError):
+        apply_proposal(proposal)
+    assert not project.exists()
+
+
+def test_a_damaged_undo_copy_undoes_nothing(project: Path) -> None:
+    apply_reply(project, REPLY_A + "\n" + REPLY_B)
+    (change_set,) = list_change_sets(project)
+    backup = change_set.directory() / change_set.files[1].backup  # type: ignore[operator]
+    backup.write_bytes(b"not what b.txt held\n")
+    with pytest.raises(EditError, match="missing or damaged"):
+        undo_last(project)
+    assert (project / "a.txt").read_bytes() == b"ALPHA\nkeep\n"
+    assert (project / "b.txt").read_bytes() == b"BETA\nkeep\n"

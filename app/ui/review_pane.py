@@ -318,6 +318,9 @@ class ReviewPane(QWidget):
         except EditError as exc:
             self._show_error(str(exc))
             return False
+        except OSError as exc:  # the core words every expected failure; this is a last resort
+            self._show_error(f"Applying failed: {exc.strerror or exc}.")
+            return False
         if result.change_set is None:
             self.status.setText("Nothing was accepted, so nothing was written.")
             return False
@@ -342,6 +345,9 @@ class ReviewPane(QWidget):
             return False
         except EditError as exc:
             self._show_error(str(exc))
+            return False
+        except OSError as exc:
+            self._show_error(f"Undo failed: {exc.strerror or exc}.")
             return False
         files = [*result.restored, *result.removed]
         self.status.setText(f"Undone: {', '.join(files) or 'nothing to restore'}.")

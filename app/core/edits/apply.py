@@ -77,7 +77,12 @@ def apply_proposal(
             big,
         )
     saved = git_checkpoint(proposal.folder) if checkpoint else None
-    change_set = begin_change_set(proposal.folder, steps, saved.commit if saved else None)
+    try:
+        change_set = begin_change_set(proposal.folder, steps, saved.commit if saved else None)
+    except OSError as exc:
+        raise EditError(
+            f"The undo copy could not be saved ({exc.strerror or exc}); nothing was written."
+        ) from exc
     try:
         created_dirs = run_steps(proposal.folder, steps)
     except WriteFailedError as exc:

@@ -147,7 +147,10 @@ def resolve_in_folder(folder: Path, raw: str) -> Path:
     location must be inside the folder and outside any .git/ directory.
     """
     parts = relative_parts(raw)
-    root = folder.resolve(strict=True)
+    try:
+        root = folder.resolve(strict=True)
+    except OSError:
+        raise UnsafePathError(f"The folder {folder} no longer exists.") from None
     candidate = root.joinpath(*parts)
     real = Path(os.path.realpath(candidate))
     try:

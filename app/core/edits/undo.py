@@ -91,17 +91,22 @@ def begin_change_set(folder: Path, steps: list[WriteStep], checkpoint: str | Non
         change_set_id, str(folder.resolve()), time.strftime("%Y-%m-%dT%H:%M:%S%z"), "applying",
         checkpoint, entries,
     )  # fmt: skip
-    backups = change_set.directory() / "files"
-    backups.mkdir(parents=True, exist_ok=True)
-    for number, step in enumerate(steps):
-        backup = None
-        if step.before is not None:
-            backup = f"files/{number}.orig"
-            atomic_write_bytes(change_set.directory() / backup, step.before, 0o600)
-        action = "create" if step.before is None else "delete" if step.after is None else "modify"
-        entries.append(ManifestEntry(step.rel, action, backup, step.before_mode,
-                                     sha256(step.before), sha256(step.after)))  # fmt: skip
-    change_set.save()
+    try:
+        (change_set.directory() / "files").mkdir(parents=True, exist_ok=True)
+        for number, step in enumerate(steps):
+            backup = None
+            if step.before is not None:
+                backup = f"files/{number}.orig"
+                atomic_write_bytes(change_set.directory() / backup, step.before, 0o600)
+            action = (
+                "create" if step.before is None else "delete" if step.after is None else "modify"
+            )
+            entries.append(ManifestEntry(step.rel, action, backup, step.before_mode,
+                                         sha256(step.before), sha256(step.after)))  # fmt: skip
+        change_set.save()
+    except BaseException:
+        discard_change_set(change_set)  # a half-written backup is no backup
+        raise
     _prune(folder)
     return change_set
 
@@ -156,9 +161,12 @@ def undo_last(folder: Path) -> UndoResult:
             continue
         earlier = None
         if entry.backup is not None:
-            earlier = (change_set.directory() / entry.backup).read_bytes()
-            if sha256(earlier) != entry.old_sha256:
-                raise EditError(f"The undo copy of {entry.path} is damaged; nothing was undone.")
+            try:
+                earlier = (change_set.directory() / entry.backup).read_bytes()
+            except OSError:
+                earlier = None
+            if earlier is None or sha256(earlier) != entry.old_sha256:
+                raise EditError(f"The undo copy of {entry.path} is missing or damaged; nothing was undone.")
         mode = _mode(real) if current is not None else None
         steps.append(WriteStep(real, entry.path, current, earlier, mode, entry.mode))
     if changed:
