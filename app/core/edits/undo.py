@@ -166,7 +166,9 @@ def undo_last(folder: Path) -> UndoResult:
             except OSError:
                 earlier = None
             if earlier is None or sha256(earlier) != entry.old_sha256:
-                raise EditError(f"The undo copy of {entry.path} is missing or damaged; nothing was undone.")
+                raise EditError(
+                    f"The undo copy of {entry.path} is missing or damaged; nothing was undone."
+                )
         mode = _mode(real) if current is not None else None
         steps.append(WriteStep(real, entry.path, current, earlier, mode, entry.mode))
     if changed:
