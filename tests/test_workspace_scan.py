@@ -187,6 +187,15 @@ def test_folder_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
         open_root(tmp_path / "file.txt")
 
 
+def test_a_folder_removed_after_opening_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    batches = scan_folder(folder)
+    folder.rmdir()
+    with pytest.raises(WorkspaceError, match=r"gone cannot be read \(no such file or directory\)"):
+        next(batches)
+
+
 def test_explain_path_checks_every_folder_above(tmp_path: Path) -> None:
     root = make_sample_folder(tmp_path)
     assert explain_path(root, "main.py") is None

@@ -290,9 +290,10 @@ class WorkspacePanel(QWidget):
         self.skipped_model.append(entries)
 
     def _finish(self, job: _ScanJob) -> None:
+        failed = job.error is not None and not job.cancel.is_set()
         self._stop_job()
         self._update_buttons()
-        if job.error is not None and not job.cancel.is_set():
+        if failed and job.error is not None:
             self._show_counts()
             self.status_label.setText(job.error)
             self.scanFailed.emit(job.error)

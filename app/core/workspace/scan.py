@@ -91,9 +91,9 @@ def scan_folder(
 ) -> Iterator[ScanBatch]:
     """Batches of files found and paths skipped, depth first, each folder's entries by name.
 
-    Raises WorkspaceError at once for a folder that cannot be opened; later problems (a subfolder
-    that cannot be read, a file that vanished) become skipped entries. Stops early, without a
-    final batch, once `cancel.is_set()`.
+    Raises WorkspaceError at once for a folder that cannot be opened, and on the first batch if
+    it cannot be listed; later problems (a subfolder that cannot be read, a file that vanished)
+    become skipped entries. Stops early, without a final batch, once `cancel.is_set()`.
     """
     real = open_root(root)
     options = _Options(str(real), max_file_bytes, include_secrets)
@@ -144,6 +144,8 @@ def _walk(
             with os.scandir(abs_dir) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
         except OSError as exc:
+            if not rel_dir:  # the folder itself went away or became unreadable since it opened
+                raise WorkspaceError(f"The folder {options.root} {_unreadable('', exc)}.") from exc
             skipped.append(SkippedEntry(rel_dir + "/", _unreadable("folder", exc), True))
             continue
         subdirs: list[tuple[str, ignore.Layers]] = []
@@ -331,4 +333,4 @@ def _ignored_reason(source: str, pattern: str) -> str:
 
 def _unreadable(what: str, exc: OSError) -> str:
     detail = (exc.strerror or type(exc).__name__).lower()
-    return f"{what} cannot be read ({detail})"
+    return f"{what} cannot be read ({detail})".lstrip()
