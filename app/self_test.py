@@ -1,15 +1,17 @@
 """`leancoder --self-test`: prove an installed (often frozen) LeanCoder works on this machine.
 
 It loads the bundled starter model, generates a few tokens with llama.cpp, checks that the
-download stack (used only for downloads the user starts) is bundled and configured, and opens and
-closes the main window. Each step prints one line; the exit status is 0 only if every step worked.
+download stack (used only for downloads the user starts) is bundled and works with the user's
+network settings (mirror, proxy, CA bundle), and opens and closes the main window. Each step
+prints one line; the exit status is 0 only if every step worked.
+
 It needs no network and makes no connection: a frozen build is checked with it inside a network
-namespace that has no interfaces. It never touches the user's chats or settings (a temporary data
-folder stands in for them).
+namespace that has no interfaces. It reads the user's network settings but writes none of their
+data: the window runs on a temporary data folder, removed afterwards.
 
 With no display (a CI runner, a server) the window is opened on Qt's offscreen platform. A
 windowed build on Windows has no console, so the report then goes to a file in the temporary
-folder (`leancoder-self-test.log`) as well.
+folder (`leancoder-self-test.log`) instead.
 """
 
 from __future__ import annotations
@@ -57,11 +59,14 @@ def run_self_test(out: TextIO | None = None) -> int:
         f"{'frozen bundle ' + str(_bundle_dir()) if _is_frozen() else 'source tree'}\n"
     )
     results: list[StepResult] = []
+    from app.core.network import network_settings_path
+
+    network_settings = network_settings_path()  # the user's, read before the data folder moves
     with _private_data_dir():
         steps: list[tuple[str, Callable[[], str]]] = [
             ("bundled files", _check_bundled_files),
             ("llama.cpp generation", _check_generation),
-            ("download stack", _check_download_stack),
+            ("download stack", lambda: _check_download_stack(network_settings)),
             ("main window", _check_main_window),
         ]
         for name, step in steps:
@@ -128,31 +133,24 @@ def _check_generation() -> str:
     )
 
 
-def _check_download_stack() -> str:
-    """What a user-started download needs is bundled and reads the mirror/proxy/CA settings.
+def _check_download_stack(settings_path: Path) -> str:
+    """What a download the user starts needs is bundled, and the network settings work with it.
 
-    Importing these makes no connection; nothing here opens a socket.
+    The user's own settings (hub mirror, proxy, CA bundle or the system trust store) are read and
+    turned into the client every download uses; building it connects to nothing.
     """
-    import ssl
-
     import huggingface_hub
-    import truststore
-    from huggingface_hub import constants
 
-    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if context.verify_mode is not ssl.CERT_REQUIRED:
-        raise SelfTestError("the system trust store context does not verify certificates")
-    wanted = os.environ.get("HF_ENDPOINT", "").rstrip("/")
-    if wanted and constants.ENDPOINT.rstrip("/") != wanted:
-        raise SelfTestError(f"HF_ENDPOINT is {wanted} but the hub client uses {constants.ENDPOINT}")
-    proxies = [
-        k for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy") if k in os.environ
-    ]
-    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    from app.core.network import apply_network_settings, load_network_settings, make_client
+
+    settings = load_network_settings(settings_path)
+    make_client(settings).close()  # a bad CA bundle or proxy URL fails here, with its reason
+    apply_network_settings(settings)
+    shown = dict(settings.describe())
     return (
-        f"huggingface_hub {huggingface_hub.__version__}, hub {constants.ENDPOINT}, "
-        f"proxy {'from ' + proxies[0] if proxies else 'none'}, "
-        f"CA {ca_bundle or 'system trust store'}"
+        f"huggingface_hub {huggingface_hub.__version__}; hub {shown['hub']}; "
+        f"proxy {shown['proxy']}; certificates: {shown['certificates']}; "
+        f"offline {shown['offline']}"
     )
 
 

@@ -6,7 +6,9 @@ the process's first Qt) with a private data folder and no display.
 
 from __future__ import annotations
 
+import json
 import os
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +46,47 @@ def test_self_test_passes_and_reports_each_step(tmp_path: Path) -> None:
     assert "on Qt platform offscreen" in result.stdout  # no display: offscreen was chosen
     assert lines[-1] == f"self-test passed: all {len(STEPS)} steps worked"
     assert "propagateSizeHints" not in result.stderr  # Qt's offscreen notice is not shown
-    # The user's data folder is left alone: the window ran on a temporary one.
-    assert not data.exists()
+    # The user's chats and settings are left alone: the window ran on a temporary data folder.
+    assert not (data / "chats.sqlite3").exists() and not (data / "settings.json").exists()
+
+
+def test_self_test_uses_the_users_network_settings(tmp_path: Path) -> None:
+    data = tmp_path / "user-data"
+    data.mkdir()
+    ca_bundle = tmp_path / "corporate-ca.pem"
+    ca_bundle.write_text(_a_real_ca_certificate(), encoding="ascii")
+    settings = {
+        "endpoint": "https://hub-mirror.corp.example",
+        "proxy": "http://proxy.corp.example:3128",
+        "ca_bundle": str(ca_bundle),
+    }
+    (data / "network.json").write_text(json.dumps(settings), encoding="utf-8")
+    code = "import sys; from app.cli import main; sys.exit(main(['--self-test']))"
+    result = _run_python(code, tmp_path, LEANCODER_DATA_DIR=str(data))
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("download stack: "))
+    assert "hub https://hub-mirror.corp.example;" in line
+    assert "proxy http://proxy.corp.example:3128;" in line
+    assert f"certificates: {ca_bundle}" in line
+
+    # A CA bundle that is not there fails the step, naming the problem.
+    settings["ca_bundle"] = str(tmp_path / "missing.pem")
+    (data / "network.json").write_text(json.dumps(settings), encoding="utf-8")
+    broken = _run_python(code, tmp_path, LEANCODER_DATA_DIR=str(data))
+    assert broken.returncode == 1
+    assert "download stack: FAILED: FileNotFoundError" in broken.stdout
+
+
+def _a_real_ca_certificate() -> str:
+    """One real CA certificate in PEM form (the first in certifi's bundle) for a CA-bundle file."""
+    import certifi
+
+    bundle = Path(certifi.where()).read_text(encoding="ascii")
+    begin = bundle.index("-----BEGIN CERTIFICATE-----")
+    end = bundle.index("-----END CERTIFICATE-----", begin) + len("-----END CERTIFICATE-----")
+    pem = bundle[begin:end] + "\n"
+    ssl.PEM_cert_to_DER_cert(pem)  # it is a well-formed certificate
+    return pem
 
 
 def test_self_test_fails_clearly_without_the_starter_model(tmp_path: Path) -> None:
