@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from importlib import resources
+from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QCoreApplication, QEvent
@@ -14,7 +15,8 @@ from PySide6.QtWidgets import QApplication
 from app.core import paths
 from app.core.chat_store import ChatStore
 from app.core.settings import Settings
-from app.ui.main_window import MainWindow, default_model_spec
+from app.core.starter import STARTER_KEY
+from app.ui.main_window import MainWindow
 
 
 def app_icon() -> QIcon:
@@ -33,6 +35,16 @@ def create_main_window(model: str | None = None, autoload: bool = True) -> MainW
     if spec:
         window.load_model(spec)
     return window
+
+
+def default_model_spec(settings: Settings) -> str | None:
+    """The model to load at start: the last one used if it still exists, else the starter."""
+    last = settings.last_model
+    if last and (last == STARTER_KEY or Path(last).exists()):
+        return last
+    from app.core.starter import starter_model_path
+
+    return STARTER_KEY if starter_model_path() is not None else None
 
 
 def run_gui(model: str | None = None) -> int:

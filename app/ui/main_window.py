@@ -9,13 +9,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QKeyEvent,
     QKeySequence,
 )
 from PySide6.QtWidgets import (
@@ -26,7 +25,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -41,13 +39,14 @@ from app.core.engine import GenerationEvent, LoadOptions, ModelInfo, ReplyStats,
 from app.core.errors import LeanCoderError
 from app.core.meters import PromptBreakdown, context_usage
 from app.core.settings import Settings
-from app.core.starter import STARTER_KEY, resolve_model
+from app.core.starter import resolve_model
 from app.core.thinking_parser import ThinkingFormat
 from app.core.thinking_policy import PRESETS, ThinkingPolicy
-from app.ui.chat_view import ChatView, MessageWidget, format_stats
+from app.ui.chat_view import ChatView, MessageWidget, format_stats, warm_up_rendering
 from app.ui.engine_bridge import EngineBridge
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
+from app.ui.prompt_edit import PromptEdit
 from app.ui.resource_meters import ContextMeter, MemoryMeter
 from app.ui.thinking_meter import ThinkingMeter
 
@@ -56,20 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TITLE_LENGTH = 48
-
-
-class PromptEdit(QPlainTextEdit):
-    """Enter sends, Shift+Enter starts a new line."""
-
-    submitted = Signal()
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
-            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
-        ):
-            self.submitted.emit()
-            return
-        super().keyPressEvent(event)
 
 
 class MainWindow(QMainWindow):
@@ -101,7 +86,7 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect()
         self.refresh_chat_list()
-        QTimer.singleShot(0, self._warm_up)
+        QTimer.singleShot(0, warm_up_rendering)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -197,16 +182,6 @@ class MainWindow(QMainWindow):
         self.bridge.replyFinished.connect(self._on_reply_finished)
         self.bridge.replyFailed.connect(self._on_reply_failed)
         self.bridge.promptCounted.connect(self._on_prompt_counted)
-
-    def _warm_up(self) -> None:
-        """Pay the first-use costs (PySide's lazy enum classes, pygments lexers, font metrics)
-        while the window opens, not as a 30-70 ms stall on the user's first Send."""
-        widget = MessageWidget("assistant")
-        widget.set_content("Warm *up*:\n\n```python\ndef f(x):\n    return x\n```\n")
-        widget.resize(600, 200)
-        widget.body.document().setTextWidth(widget.body.viewport().width())
-        widget.thinking_section.update_content("warm", 1, 0.1, live=False)
-        widget.deleteLater()
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -330,19 +305,7 @@ class MainWindow(QMainWindow):
 
     def open_chat(self, chat_id: int) -> None:
         self.chat_id = chat_id
-        self.chat_view.clear()
-        for message in self.store.messages(chat_id):
-            widget = self.chat_view.add_message(message.role)
-            widget.thinking_tokens = int(message.stats.get("thinking_tokens", 0))
-            widget.thinking_seconds = 0.0
-            widget.set_content(message.content, message.thinking, widget.thinking_tokens)
-            if message.role == "assistant":
-                footer = format_stats(ReplyStats.from_dict(message.stats))
-                if message.status == chat_store.INTERRUPTED:
-                    footer = "interrupted (the app closed while this reply was streaming)"
-                elif message.status == chat_store.FAILED:
-                    footer = "failed"
-                widget.set_footer(footer if message.stats or message.status != "complete" else "")
+        self.chat_view.show_stored(self.store.messages(chat_id))
 
     def open_latest_chat(self) -> None:
         """Start where the user left off: the most recently active chat, if any."""
@@ -498,13 +461,3 @@ class MainWindow(QMainWindow):
             self._persist_live(self._live_widget)
         self.bridge.shutdown()
         super().closeEvent(event)
-
-
-def default_model_spec(settings: Settings) -> str | None:
-    """The model to load at start: the last one used if it still exists, else the starter."""
-    last = settings.last_model
-    if last and (last == STARTER_KEY or Path(last).exists()):
-        return last
-    from app.core.starter import starter_model_path
-
-    return STARTER_KEY if starter_model_path() is not None else None
