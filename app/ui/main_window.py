@@ -43,6 +43,7 @@ from app.core.starter import resolve_model
 from app.core.thinking_parser import ThinkingFormat
 from app.core.thinking_policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget, format_stats, warm_up_rendering
+from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
@@ -113,6 +114,13 @@ class MainWindow(QMainWindow):
         self.compare_action.setToolTip("Run the prompt pruned and unpruned, side by side")
         toolbar.addAction(self.compare_action)
         self.compare_window: CompareWindow | None = None
+        self.code = CodeWorkflow(self)
+        toolbar.addSeparator()
+        toolbar.addAction(self.code.open_action)
+        toolbar.addAction(self.code.edit_action)
+        code_menu = self.menuBar().addMenu("&Code")
+        for action in (self.code.open_action, self.code.edit_action, self.code.undo_action):
+            code_menu.addAction(action)
 
         self.chat_list = QListWidget(self)
         self.chat_list.setMinimumWidth(180)
@@ -167,6 +175,8 @@ class MainWindow(QMainWindow):
         self.model_picker.modelChosen.connect(self.load_model)
         self.model_menu.modelChosen.connect(self.load_model)
         self.model_menu.importFailed.connect(lambda m: self.show_error("Cannot import", m))
+        self.code.followUp.connect(lambda text: self.send_text(text, follow_up=True))
+        self.code.contextBuilt.connect(lambda line: self.statusBar().showMessage(line, 15000))
         self.new_chat_action.triggered.connect(self.new_chat)
         self.compare_action.triggered.connect(self.open_compare)
         self.send_button.clicked.connect(self.send)
@@ -327,13 +337,23 @@ class MainWindow(QMainWindow):
         if self.model_info is None:
             self.statusBar().showMessage("Choose a model first.", 5000)
             return
+        self.prompt.clear()
+        self.send_text(text)
+
+    def send_text(self, text: str, follow_up: bool = False) -> None:
+        """Send a user message (typed, or the app's feedback about edits that did not apply)."""
+        if self.generating or self.model_info is None:
+            return
         if self.chat_id is None:
             title = text.splitlines()[0][:TITLE_LENGTH]
             self.chat_id = self.store.create_chat(title)
-        self.prompt.clear()
         self.store.add_message(self.chat_id, "user", text)
         self.chat_view.add_message("user").set_content(text)
         history = history_for_model(self.store.messages(self.chat_id))
+        self.code.start_request(follow_up)
+        folder_context = self.code.system_message(self.model_info.n_ctx, self.model_info.n_params)
+        if folder_context is not None:
+            history = [folder_context, *history]
         self._live_message_id = self.store.add_message(
             self.chat_id,
             "assistant",
@@ -430,10 +450,13 @@ class MainWindow(QMainWindow):
         if request != self._request:
             return
         status = chat_store.CANCELLED if stats.finish_reason == "cancelled" else chat_store.COMPLETE
+        answer = self._live_widget.answer if self._live_widget is not None else ""
         self._finish_reply(status, stats, format_stats(stats))
         # After the last events are drained, so the meters end on the final figures.
         self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
         self._show_context(stats)
+        if status == chat_store.COMPLETE:
+            self.code.reply_finished(answer)
 
     def _on_reply_failed(self, request: int, message: str) -> None:
         if request != self._request:
@@ -459,5 +482,6 @@ class MainWindow(QMainWindow):
             self.compare_window.close()
         if self._live_widget is not None:
             self._persist_live(self._live_widget)
+        self.code.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)
