@@ -155,7 +155,7 @@ def _check_download_stack(settings_path: Path) -> str:
 
 
 def _check_main_window() -> str:
-    platform_name = _choose_qt_platform()
+    _offscreen_without_display()
     from PySide6.QtCore import QCoreApplication, QEvent, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
@@ -164,6 +164,7 @@ def _check_main_window() -> str:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     assert isinstance(app, QApplication)
     previous_handler = qInstallMessageHandler(_quiet_offscreen_notice)
+    platform_name = app.platformName()  # xcb, wayland, windows, cocoa or offscreen
     icon = app_icon()
     if icon.isNull() or icon.pixmap(64, 64).isNull():
         raise SelfTestError("the window icon (SVG) could not be drawn: is the svg plugin bundled?")
@@ -215,17 +216,11 @@ def _quiet_offscreen_notice(mode: object, context: object, message: str) -> None
         sys.stderr.write(f"qt: {message}\n")
 
 
-def _choose_qt_platform() -> str:
-    """Offscreen when there is no display; must run before Qt is first imported."""
-    chosen = os.environ.get("QT_QPA_PLATFORM")
-    if chosen:
-        return chosen
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        return "offscreen"
-    return "native"
+def _offscreen_without_display() -> None:
+    """Qt's offscreen platform where there is no display; must run before Qt is first loaded."""
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and no_display:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @contextmanager

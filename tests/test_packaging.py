@@ -164,6 +164,15 @@ def test_install_run_offline_and_remove_cleanly(installed: Path, tmp_path: Path)
     for step in SELF_TEST_STEPS:
         assert step in result.stdout
 
+    assert "on Qt platform offscreen" in result.stdout
+
+    # On an X server (Xvfb) the window goes through Qt's xcb plugin: the bundled X libraries plus
+    # the system ones the package depends on.
+    if shutil.which("xvfb-run"):
+        on_x11 = _run("xvfb-run", "-a", "leancoder", "--self-test", env=env, cwd=tmp_path)
+        assert on_x11.returncode == 0, on_x11.stdout + on_x11.stderr
+        assert "on Qt platform xcb" in on_x11.stdout
+
     unshare = shutil.which("unshare")
     if unshare and _run(unshare, "-n", "true").returncode == 0:
         offline = _run(unshare, "-n", "leancoder", "--self-test", env=env, cwd=tmp_path)
