@@ -14,7 +14,8 @@ from app.core.errors import LeanCoderError
 from app.core.starter import STARTER_KEY
 
 if TYPE_CHECKING:
-    from app.core.engine import ReplyStats
+    from app.core.chat_template import Message
+    from app.core.engine import Engine, ReplyStats
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
@@ -22,6 +23,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 # sets `handler` on each (`set_defaults(handler=...)`). A handler prints its result and returns an
 # exit status; a LeanCoderError it raises becomes one clear line.
 COMMAND_MODULES: tuple[str, ...] = (
+    "app.cli_code",
     "app.cli_hardware",
     "app.cli_models",
     "app.cli_recommend",
@@ -93,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="open a thinking span for models whose template does not",
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    ask.add_argument("--folder", default=None, help="a code folder to answer about")
+    ask.add_argument(
+        "--select",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="with --folder: a file to send in full (repeatable); the rest goes as a map",
+    )
     compare = sub.add_parser(
         "compare", help="run one prompt under two thinking policies and compare them"
     )
@@ -171,6 +181,26 @@ def _run_reporting_errors(
     return EXIT_USER_ERROR
 
 
+def _folder_context(args: argparse.Namespace, engine: Engine, err: TextIO) -> Message:
+    """The folder as a system message: ticked files in full, a map of the rest."""
+    from pathlib import Path
+
+    from app.core.workspace.context import build_context
+    from app.core.workspace.scan import scan_all
+
+    folder = Path(args.folder).expanduser()
+    if not folder.is_dir():
+        raise LeanCoderError(f"The folder {args.folder} does not exist.")
+    budget = engine.info.n_ctx // 2 if engine.info else 2048
+    context = build_context(
+        folder, scan_all(folder).files, args.select, budget, engine.count_tokens
+    )
+    err.write(f"context: {context.summary()}\n")
+    for item in context.left_out:
+        err.write(f"left out: {item.path}: {item.reason}\n")
+    return {"role": "system", "content": context.text}
+
+
 def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.engine import Engine, GenerationEvent, LoadOptions, ReplyStats, SamplingParams
     from app.core.starter import resolve_model
@@ -213,6 +243,8 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for note in info.notes:
             err.write(f"note: {note}\n")
         messages = [{"role": "system", "content": args.system}] if args.system else []
+        if args.folder:
+            messages.insert(0, _folder_context(args, engine, err))
         messages.append({"role": "user", "content": args.prompt})
         sampling = SamplingParams(
             temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
