@@ -1,5 +1,6 @@
 """The Linux installer end to end: build the .deb, install it with dpkg, run the installed app's
-self-test (also in a network namespace with no interfaces), and remove it without a trace.
+self-test (also on X11 and in a network namespace with no interfaces), and remove it without a
+trace; and the frozen app downloads through the configured mirror, proxy and CA bundle.
 
 Slow (a PyInstaller build is about a minute, the .deb half a minute more) and it installs into
 /opt and /usr on this machine, so it runs only when asked: `make package-test`, or
@@ -202,3 +203,80 @@ def test_the_appdir_runs(deb_path: Path, tmp_path: Path) -> None:
     result = _run(app_run, "--self-test", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "self-test passed" in result.stdout
+
+
+# -- the frozen app honours the mirror, proxy and CA settings ---------------------------------
+
+
+def _private_ca(folder: Path) -> dict[str, Path]:
+    """A CA and a certificate for 127.0.0.1 signed by it, made with the openssl tool."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=LeanCoder Packaging Test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (folder / "ext.cnf").write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2",
+            "-extfile", "ext.cnf")  # fmt: skip
+    return {"ca": folder / "ca.pem", "cert": folder / "server.pem", "key": folder / "server.key"}
+
+
+def test_the_frozen_app_downloads_through_the_configured_mirror_proxy_and_ca(
+    deb_path: Path, tmp_path: Path, starter_path: Path
+) -> None:
+    """Downloads go to the mirror the user set, through their proxy, trusting their CA bundle:
+    the frozen app's own `network` and `download` commands against a loopback hub and proxy."""
+    import ssl
+
+    from tests.hub_server import FILE, REPO, SPEC, FakeHub, ForwardProxy, sha256_of
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl tool is needed to make a test CA")
+    frozen = DIST / "LeanCoder" / "leancoder"
+    env = {
+        **{k: v for k, v in os.environ.items() if "proxy" not in k.lower() and k != "HF_TOKEN"},
+        "LEANCODER_DATA_DIR": str(tmp_path / "data"),
+        "HF_HOME": str(tmp_path / "hf-home"),  # no saved token, an empty cache
+    }
+    sha = sha256_of(starter_path)
+
+    def leancoder(*args: str) -> subprocess.CompletedProcess[str]:
+        return _run(frozen, *args, env=env, cwd=tmp_path)
+
+    # A plain-HTTP mirror reached only through the configured proxy.
+    hub = FakeHub()
+    hub.add(REPO, FILE, starter_path, sha256=sha)
+    proxy = ForwardProxy()
+    with hub.running(), proxy.running():
+        configured = leancoder("network", "--endpoint", hub.endpoint, "--proxy", proxy.url)
+        assert configured.returncode == 0, configured.stdout + configured.stderr
+        got = leancoder("download", SPEC, "--dest", str(tmp_path / "via-proxy"), "--json")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert f'"sha256": "{sha}"' in got.stdout
+    assert sha256_of(tmp_path / "via-proxy" / FILE) == sha
+    assert hub.seen("hub") and hub.seen("cdn", "GET")
+    assert any(hub.endpoint in r.path for r in proxy.requests)  # the mirror was asked via the proxy
+
+    # An HTTPS mirror whose certificate only the configured CA bundle vouches for.
+    ca = _private_ca(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(ca["cert"], ca["key"])
+    tls_hub = FakeHub(tls=context)
+    tls_hub.add(REPO, FILE, starter_path, sha256=sha)
+    with tls_hub.running():
+        leancoder("network", "--endpoint", tls_hub.endpoint, "--proxy", "", "--ca-bundle", "system")
+        untrusted = leancoder("download", SPEC, "--dest", str(tmp_path / "untrusted"))
+        assert untrusted.returncode == 2
+        assert "not trusted" in untrusted.stderr
+        leancoder("network", "--ca-bundle", str(ca["ca"]))
+        trusted = leancoder("download", SPEC, "--dest", str(tmp_path / "tls"), "--json")
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert sha256_of(tmp_path / "tls" / FILE) == sha
