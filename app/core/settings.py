@@ -21,7 +21,11 @@ class Settings:
     n_ctx: int = 4096
     n_gpu_layers: int = 0
     temperature: float = 0.7
-    policy: str = "Balanced"  # a thinking-policy preset name
+    policy: str = "Balanced"  # a thinking-policy preset name, or "Custom"
+    custom_policy: dict[str, Any] = field(default_factory=dict)  # ThinkingPolicy.to_dict()
+    # Experimental: cut spent thinking out of the KV cache in place instead of re-prefilling
+    # what followed it (approximate; see app.core.kv_shift). Passed as LoadOptions.cache_mode.
+    kv_fast_mode: bool = False
 
     def remember_model(self, spec: str) -> None:
         self.last_model = spec
@@ -56,6 +60,8 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "n_gpu_layers": int,
     "temperature": (int, float),
     "policy": str,
+    "custom_policy": dict,
+    "kv_fast_mode": bool,
 }
 
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from app.core.compare import Comparison
 from app.core.engine import SamplingParams
 from app.core.settings import atomic_write_text
-from app.core.thinking_policy import PRESETS
+from app.core.thinking_policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import MessageWidget, format_stats
 from app.ui.engine_bridge import EngineBridge
 
@@ -64,7 +64,12 @@ class ComparePane(QWidget):
 
 class CompareWindow(QWidget):
     def __init__(
-        self, bridge: EngineBridge, prompt: str, policy_b: str, parent: QWidget | None = None
+        self,
+        bridge: EngineBridge,
+        prompt: str,
+        policy_b: str,
+        parent: QWidget | None = None,
+        custom: ThinkingPolicy | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle("LeanCoder: compare thinking policies")
@@ -77,10 +82,13 @@ class CompareWindow(QWidget):
         self.prompt.setPlaceholderText("The prompt to run under both policies")
         self.policy_a = QComboBox(self)
         self.policy_b = QComboBox(self)
+        self.policies = dict(PRESETS)
+        if custom is not None:
+            self.policies[custom.name] = custom
         for combo in (self.policy_a, self.policy_b):
-            combo.addItems(list(PRESETS))
+            combo.addItems(list(self.policies))
         self.policy_a.setCurrentText("Unpruned")
-        self.policy_b.setCurrentText(policy_b if policy_b in PRESETS else "Balanced")
+        self.policy_b.setCurrentText(policy_b if policy_b in self.policies else "Balanced")
         self.force_thinking = QCheckBox("Force thinking", self)
         self.force_thinking.setToolTip("Open a thinking span for models whose template does not")
         self.run_button = QPushButton("Run both", self)
@@ -150,7 +158,8 @@ class CompareWindow(QWidget):
         if self.bridge.model_info is None:
             self.status.setText("Load a model first.")
             return
-        a, b = PRESETS[self.policy_a.currentText()], PRESETS[self.policy_b.currentText()]
+        a = self.policies[self.policy_a.currentText()]
+        b = self.policies[self.policy_b.currentText()]
         self.result = None
         self.panes["a"].reset(f"A: {a.name}")
         self.panes["b"].reset(f"B: {b.name}")

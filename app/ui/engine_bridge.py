@@ -14,6 +14,7 @@ Signals:
     compareFinished(int, object)  request id, the Comparison
     compareFailed(int, str)   request id, a user-facing message
     promptCounted(int, object)  request id, PromptBreakdown (before the reply's first token)
+    fillerMatches(object)     list[FillerMatch] for a word list, or None with no model loaded
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class EngineBridge(QObject):
     compareFinished = Signal(int, object)
     compareFailed = Signal(int, str)
     promptCounted = Signal(int, object)
+    fillerMatches = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -137,6 +139,16 @@ class EngineBridge(QObject):
             self._cancel,
         )
         return request
+
+    def filler_matches(self, words: Sequence[str]) -> None:
+        """Look up which vocabulary tokens `words` match (on the worker; `fillerMatches`)."""
+        self._worker.submit(self._filler_job, tuple(words))
+
+    def _filler_job(self, words: tuple[str, ...]) -> None:
+        try:
+            self.fillerMatches.emit(self._engine.filler_matches(words))
+        except LeanCoderError:
+            self.fillerMatches.emit(None)
 
     def shutdown(self) -> None:
         """Stop generating, free the model on its own thread, and end the worker."""

@@ -18,7 +18,6 @@ from PySide6.QtGui import (
     QKeySequence,
 )
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -41,12 +40,13 @@ from app.core.meters import PromptBreakdown, context_usage
 from app.core.settings import Settings
 from app.core.starter import resolve_model
 from app.core.thinking_parser import ThinkingFormat
-from app.core.thinking_policy import PRESETS, ThinkingPolicy
+from app.core.thinking_policy import ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget, format_stats, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
+from app.ui.policy_picker import PolicyPicker
 from app.ui.prompt_edit import PromptEdit
 from app.ui.resource_meters import ContextMeter, MemoryMeter
 from app.ui.thinking_meter import ThinkingMeter
@@ -100,13 +100,12 @@ class MainWindow(QMainWindow):
         self.model_picker = ModelPicker(self.settings.recent_models, self)
         toolbar.addWidget(QLabel(" Model: "))
         toolbar.addWidget(self.model_picker)
-        self.policy_picker = QComboBox(self)
-        self.policy_picker.addItems(list(PRESETS))
-        self.policy_picker.setToolTip("How LeanCoder prunes a reasoning model's thinking")
-        if self.settings.policy in PRESETS:
-            self.policy_picker.setCurrentText(self.settings.policy)
+        self.policy_picker = PolicyPicker(self.settings, self)
         toolbar.addWidget(QLabel(" Thinking: "))
         toolbar.addWidget(self.policy_picker)
+        self.edit_policy_action = QAction("Edit…", self)
+        self.edit_policy_action.setToolTip("Every knob of the Custom thinking policy")
+        toolbar.addAction(self.edit_policy_action)
         self.new_chat_action = QAction("New chat", self)
         self.new_chat_action.setShortcut(QKeySequence.StandardKey.New)
         toolbar.addAction(self.new_chat_action)
@@ -183,7 +182,8 @@ class MainWindow(QMainWindow):
         self.prompt.submitted.connect(self.send)
         self.stop_button.clicked.connect(self.stop)
         self.stop_thinking_button.clicked.connect(self.bridge.stop_thinking)
-        self.policy_picker.currentTextChanged.connect(self._on_policy_changed)
+        self.policy_picker.policyChanged.connect(self._on_policy_changed)
+        self.edit_policy_action.triggered.connect(lambda: self.policy_picker.edit(self.bridge))
         self.chat_list.itemClicked.connect(self._on_chat_clicked)
         self.bridge.loadProgress.connect(self._on_load_progress)
         self.bridge.modelLoaded.connect(self._on_model_loaded)
@@ -265,10 +265,10 @@ class MainWindow(QMainWindow):
 
     @property
     def policy(self) -> ThinkingPolicy:
-        return PRESETS.get(self.policy_picker.currentText(), PRESETS["Unpruned"])
+        return self.policy_picker.policy
 
-    def _on_policy_changed(self, name: str) -> None:
-        self.settings.policy = name
+    def _on_policy_changed(self, policy: ThinkingPolicy) -> None:
+        self.settings.policy = self.policy_picker.currentText()
         self._save_settings()
         self.thinking_meter.set_idle(
             self.model_info.thinking_format if self.model_info else None, self.policy
@@ -380,7 +380,9 @@ class MainWindow(QMainWindow):
         if self.compare_window is not None:
             self.compare_window.close()
             self.compare_window.deleteLater()
-        self.compare_window = CompareWindow(self.bridge, prompt, self.policy.name, self)
+        self.compare_window = CompareWindow(
+            self.bridge, prompt, self.policy.name, self, custom=self.policy_picker.custom
+        )
         self.compare_window.show()
         return self.compare_window
 

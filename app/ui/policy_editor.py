@@ -1,0 +1,214 @@
+"""The Custom thinking policy: every knob of `ThinkingPolicy` visible and editable.
+
+The form is built from the dataclass's fields, so a knob added to the policy shows up here without
+a UI change; labels and tooltips below say what each one does. The filler word list is edited as
+text, and the tokens it matches in the loaded model's vocabulary are listed (fetched on the model
+thread), so the user sees exactly what will be suppressed.
+
+Signals:
+    policySaved(object)       the edited ThinkingPolicy (named "Custom")
+    matchesRequested(object)  a tuple of words whose vocabulary matches the window should fetch
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.filler_words import FillerMatch, normalise_words
+from app.core.thinking_policy import PRESETS, ThinkingPolicy
+
+CUSTOM = "Custom"
+HIDDEN = {"name", "extra"}
+LABELS: dict[str, tuple[str, str]] = {
+    "suppress_fillers": ("Suppress filler words", "Lower or ban the words below inside thinking"),
+    "filler_words": ("Filler words", "One per line; matched as whole words, never inside others"),
+    "filler_penalty": (
+        "Filler penalty",
+        "Off: ban the words outright. On: subtract this from their logits (a soft push)",
+    ),
+    "budget": ("Thinking budget (tokens)", "Off: no cap. 0: no thinking at all"),
+    "budget_message": ("Budget message", "Written before the closing tag when the budget ends"),
+    "soft_budget_fraction": (
+        "Wrap-up hint at",
+        "Share of the budget at which a one-time wrap-up hint is written into the thinking",
+    ),
+    "soft_hint": ("Wrap-up hint", "The hint written at that point"),
+    "loop_breaker": ("Break loops", "Close the thinking when it repeats itself"),
+    "loop_ngram": ("Loop: n-gram length", "Tokens in a repeated run"),
+    "loop_repeats": ("Loop: repeats", "How often a run must repeat to count as a loop"),
+    "loop_message": ("Loop message", "Written before the closing tag when a loop is broken"),
+}
+
+
+def _optional(type_text: str) -> bool:
+    return "None" in type_text
+
+
+def _base(type_text: str) -> str:
+    return re.sub(r"\s*\|\s*None", "", type_text).strip()
+
+
+class _Knob:
+    """One policy field's widget(s): read and write its value."""
+
+    def __init__(self, field: dataclasses.Field[Any], parent: QWidget) -> None:
+        self.name = field.name
+        type_text = str(field.type)
+        self.optional = _optional(type_text)
+        self.kind = _base(type_text)
+        self.enabled = QCheckBox(parent) if self.optional else None
+        self.widget: QWidget
+        if self.kind == "bool":
+            self.widget = QCheckBox(parent)
+        elif self.kind == "int":
+            box = QSpinBox(parent)
+            box.setRange(0, 1_000_000)
+            self.widget = box
+        elif self.kind == "float":
+            fbox = QDoubleSpinBox(parent)
+            fbox.setRange(0.0, 1000.0)
+            fbox.setDecimals(2)
+            fbox.setSingleStep(0.05 if "fraction" in self.name else 0.5)
+            self.widget = fbox
+        elif self.kind.startswith("tuple"):
+            text = QPlainTextEdit(parent)
+            text.setFixedHeight(110)
+            self.widget = text
+        else:
+            self.widget = QLineEdit(parent)
+        if self.enabled is not None:
+            self.enabled.toggled.connect(self.widget.setEnabled)
+
+    def row(self) -> QWidget:
+        if self.enabled is None:
+            return self.widget
+        holder = QWidget()
+        layout = QHBoxLayout(holder)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.enabled)
+        layout.addWidget(self.widget, 1)
+        return holder
+
+    def set(self, value: Any) -> None:
+        if self.enabled is not None:
+            self.enabled.setChecked(value is not None)
+            self.widget.setEnabled(value is not None)
+            if value is None:
+                return
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QSpinBox):
+            w.setValue(int(value))
+        elif isinstance(w, QDoubleSpinBox):
+            w.setValue(float(value))
+        elif isinstance(w, QPlainTextEdit):
+            w.setPlainText("\n".join(value))
+        elif isinstance(w, QLineEdit):
+            w.setText(str(value))
+
+    def get(self) -> Any:
+        if self.enabled is not None and not self.enabled.isChecked():
+            return None
+        w = self.widget
+        if isinstance(w, QCheckBox):
+            return w.isChecked()
+        if isinstance(w, QSpinBox):
+            return w.value()
+        if isinstance(w, QDoubleSpinBox):
+            return w.value()
+        if isinstance(w, QPlainTextEdit):
+            return normalise_words(re.split(r"[\s,]+", w.toPlainText()))
+        assert isinstance(w, QLineEdit)
+        return w.text().strip()
+
+
+class PolicyEditor(QDialog):
+    policySaved = Signal(object)
+    matchesRequested = Signal(object)
+
+    def __init__(self, policy: ThinkingPolicy, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Custom thinking policy")
+        self.resize(620, 720)
+        self.start_from = QComboBox(self)
+        self.start_from.addItems([CUSTOM, *PRESETS])
+        self.start_from.setToolTip("Fill the form from a preset, then adjust")
+        self.knobs: dict[str, _Knob] = {}
+        form = QFormLayout()
+        form.addRow("Start from:", self.start_from)
+        for field in dataclasses.fields(ThinkingPolicy):
+            if field.name in HIDDEN:
+                continue
+            knob = _Knob(field, self)
+            label, tip = LABELS.get(field.name, (field.name.replace("_", " ").capitalize(), ""))
+            knob.widget.setToolTip(tip)
+            form.addRow(label + ":", knob.row())
+            self.knobs[field.name] = knob
+        self.matches = QLabel("", self)
+        self.matches.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.matches)
+        layout.addWidget(buttons)
+        self.load(policy)
+        self.start_from.currentTextChanged.connect(self._start_from)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        words = self.knobs["filler_words"].widget
+        assert isinstance(words, QPlainTextEdit)
+        words.textChanged.connect(self.request_matches)
+
+    def load(self, policy: ThinkingPolicy) -> None:
+        for name, knob in self.knobs.items():
+            knob.set(getattr(policy, name))
+
+    def _start_from(self, name: str) -> None:
+        if name in PRESETS:
+            self.load(PRESETS[name])
+            self.request_matches()
+
+    def policy(self) -> ThinkingPolicy:
+        values = {name: knob.get() for name, knob in self.knobs.items()}
+        return dataclasses.replace(ThinkingPolicy(), name=CUSTOM, **values)
+
+    def request_matches(self) -> None:
+        self.matchesRequested.emit(self.knobs["filler_words"].get())
+
+    def show_matches(self, matches: Sequence[FillerMatch] | None) -> None:
+        """What the word list suppresses in the loaded model (None: no model loaded)."""
+        if matches is None:
+            self.matches.setText("Load a model to see which of its tokens these words match.")
+            return
+        sample = ", ".join(repr(m.text) for m in list(matches)[:24])
+        more = f" and {len(matches) - 24} more" if len(matches) > 24 else ""
+        self.matches.setText(
+            f"In this model's vocabulary the words match {len(matches)} tokens: {sample}{more}."
+        )
+
+    def save(self) -> None:
+        self.policySaved.emit(self.policy())
+        self.accept()

@@ -1,0 +1,68 @@
+"""The thinking-policy picker: the presets plus Custom, which the policy editor defines.
+
+Signals:
+    policyChanged(object)  the ThinkingPolicy now chosen (a preset, or the saved Custom one)
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QWidget
+
+from app.core.settings import Settings
+from app.core.thinking_policy import BALANCED, PRESETS, ThinkingPolicy
+from app.ui.engine_bridge import EngineBridge
+from app.ui.policy_editor import CUSTOM, PolicyEditor
+
+
+class PolicyPicker(QComboBox):
+    policyChanged = Signal(object)
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.editor: PolicyEditor | None = None
+        self.addItems([*PRESETS, CUSTOM])
+        self.setToolTip("How LeanCoder prunes a reasoning model's thinking (Custom: Edit…)")
+        if settings.policy in PRESETS or settings.policy == CUSTOM:
+            self.setCurrentText(settings.policy)
+        self.currentTextChanged.connect(lambda _name: self.policyChanged.emit(self.policy))
+
+    @property
+    def custom(self) -> ThinkingPolicy:
+        """The saved Custom policy (Balanced's knobs until the user saves one)."""
+        if self.settings.custom_policy:
+            try:
+                saved = ThinkingPolicy.from_dict(self.settings.custom_policy)
+            except (TypeError, ValueError):
+                saved = BALANCED  # a hand-edited settings file with bad values
+            return ThinkingPolicy.from_dict({**saved.to_dict(), "name": CUSTOM})
+        return ThinkingPolicy.from_dict({**BALANCED.to_dict(), "name": CUSTOM})
+
+    @property
+    def policy(self) -> ThinkingPolicy:
+        name = self.currentText()
+        return self.custom if name == CUSTOM else PRESETS.get(name, PRESETS["Unpruned"])
+
+    def edit(self, bridge: EngineBridge) -> PolicyEditor:
+        """Open the editor on the Custom policy; saving selects it."""
+        editor = PolicyEditor(self.custom, self.window())
+        editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        editor.matchesRequested.connect(bridge.filler_matches)
+        bridge.fillerMatches.connect(editor.show_matches)
+        editor.policySaved.connect(self._save)
+        editor.destroyed.connect(self._forget_editor)
+        self.editor = editor
+        editor.open()
+        editor.request_matches()
+        return editor
+
+    def _forget_editor(self) -> None:
+        self.editor = None
+
+    def _save(self, policy: ThinkingPolicy) -> None:
+        self.settings.custom_policy = policy.to_dict()
+        if self.currentText() == CUSTOM:
+            self.policyChanged.emit(self.policy)
+        else:
+            self.setCurrentText(CUSTOM)
