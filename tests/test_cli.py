@@ -154,3 +154,17 @@ def test_unknown_policy_is_a_clear_error() -> None:
     result = run_cli("ask", "--model", "starter", "--policy", "nope", "hi")
     assert result.returncode == 2
     assert "Unknown thinking policy" in result.stderr
+
+
+def test_the_custom_policy_comes_from_the_apps_settings(data_dir: Path) -> None:
+    from app.core.errors import LeanCoderError
+    from app.core.paths import settings_path
+    from app.core.settings import Settings
+    from app.core.thinking_policy import AGGRESSIVE, policy_by_name
+
+    with pytest.raises(LeanCoderError, match="No Custom policy saved yet"):
+        policy_by_name("Custom")
+    settings = Settings(custom_policy={**AGGRESSIVE.to_dict(), "budget": 99})
+    settings.save(settings_path())
+    policy = policy_by_name("custom")
+    assert policy.name == "Custom" and policy.budget == 99 and policy.suppress_fillers

@@ -37,6 +37,14 @@ class ThinkingPolicy:
     loop_ngram: int = 12  # a loop: the same n tokens seen `loop_repeats` times in one block
     loop_repeats: int = 3
     loop_message: str = DEFAULT_LOOP_MESSAGE
+    # DEER-style early exit (app/core/early_exit.py): at a reflection point, probe a trial answer
+    # and close the thinking if its mean top-token probability exceeds the threshold. Off in every
+    # preset: its savings could not be shown on a real reasoning model here (bench/RESULTS.md).
+    early_exit: bool = False
+    early_exit_threshold: float = 0.95
+    early_exit_probe_tokens: int = 12  # greedy trial-answer tokens per probe
+    early_exit_min_tokens: int = 64  # no probe before this many tokens of a thinking block
+    early_exit_interval: int = 32  # at least this many thinking tokens between two probes
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -46,6 +54,7 @@ class ThinkingPolicy:
             or self.budget is not None
             or self.loop_breaker
             or self.soft_budget_fraction is not None
+            or self.early_exit
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,9 +97,22 @@ PRESETS: dict[str, ThinkingPolicy] = {p.name: p for p in (UNPRUNED, BALANCED, AG
 
 
 def policy_by_name(name: str) -> ThinkingPolicy:
+    """A preset by name, or "Custom": the policy saved from the app's editor (settings file)."""
     for key, policy in PRESETS.items():
         if key.lower() == name.lower():
             return policy
     from app.core.errors import LeanCoderError
 
-    raise LeanCoderError(f"Unknown thinking policy {name!r}; choose one of {', '.join(PRESETS)}.")
+    if name.lower() == "custom":
+        from app.core.paths import settings_path
+        from app.core.settings import Settings
+
+        saved = Settings.load(settings_path()).custom_policy
+        if not saved:
+            raise LeanCoderError("No Custom policy saved yet: define one in the app (Edit…).")
+        try:
+            return ThinkingPolicy.from_dict({**saved, "name": "Custom"})
+        except (TypeError, ValueError) as exc:
+            raise LeanCoderError(f"The saved Custom policy is unreadable: {exc}") from exc
+    choices = ", ".join([*PRESETS, "Custom"])
+    raise LeanCoderError(f"Unknown thinking policy {name!r}; choose one of {choices}.")
