@@ -22,6 +22,7 @@ import psutil
 
 from app.core import llama_backend
 from app.core.chat_template import ChatTemplate, Message
+from app.core.early_exit import early_exit_for
 from app.core.errors import GenerationError, ModelLoadError
 from app.core.filler_words import FillerMatch, normalise_words, scan_vocabulary
 from app.core.gguf_file import GGUFHeader, read_header
@@ -91,6 +92,10 @@ class ReplyStats:
     loops_broken: int = 0
     hints_injected: int = 0
     thinking_block_tokens: int = 0  # tokens in the current (or last) thinking block
+    early_exit_probes: int = 0  # trial answers tried and rolled back (app.core.early_exit)
+    early_exits: int = 0  # thinking blocks closed because a trial answer was confident
+    early_exit_probe_tokens: int = 0  # tokens the trials evaluated (their cost, not in the reply)
+    early_exit_probe_seconds: float = 0.0
 
     @property
     def generated_tokens(self) -> int:
@@ -121,6 +126,7 @@ class ReplyStats:
         data["decode_tokens_per_s"] = round(self.decode_tokens_per_s, 2)
         for key in ("prompt_seconds", "time_to_first_token_s", "decode_seconds", "total_seconds"):
             data[key] = round(data[key], 4)
+        data["early_exit_probe_seconds"] = round(self.early_exit_probe_seconds, 4)
         return data
 
 
@@ -391,8 +397,9 @@ class Engine:
                 "Start a new chat, or load the model with a larger context."
             )
         parser = ThinkingParser(fmt, start_in_thinking=prompt_opens_thinking(prompt, fmt))
+        deer = early_exit_for(llm, self._pieces, fmt, self._encode, policy)
         control = ThinkingController(
-            policy, fmt, self._encode, self._filler_ids(policy), stop_thinking
+            policy, fmt, self._encode, self._filler_ids(policy), stop_thinking, early_exit=deer
         )
         stats = ReplyStats(prompt_tokens=len(tokens), policy=policy.name)
         room = n_ctx - len(tokens)
@@ -487,6 +494,10 @@ class Engine:
             loops_broken=counters.loops_broken,
             hints_injected=counters.hints,
             thinking_block_tokens=control.block_tokens,
+            early_exit_probes=counters.early_exit_probes,
+            early_exits=counters.early_exits,
+            early_exit_probe_tokens=counters.early_exit_probe_tokens,
+            early_exit_probe_seconds=counters.early_exit_probe_seconds,
         )
 
     def _prepare_cache(

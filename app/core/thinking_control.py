@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.early_exit import EarlyExit
 from app.core.thinking_parser import ThinkingFormat, end_marker_for
 from app.core.thinking_policy import ThinkingPolicy
 
@@ -32,6 +33,10 @@ class ThinkingCounters:
     loops_broken: int = 0
     hints: int = 0
     stopped_by_user: int = 0
+    early_exit_probes: int = 0  # trial answers tried (and rolled back) at reflection points
+    early_exits: int = 0  # thinking blocks closed because a trial answer was confident
+    early_exit_probe_tokens: int = 0  # tokens evaluated by the trials: their cost
+    early_exit_probe_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,7 @@ class ThinkingController:
         encode: Callable[[str], list[int]],
         filler_ids: Sequence[int] = (),
         stop_now: Any = None,
+        early_exit: EarlyExit | None = None,
     ) -> None:
         self.policy = policy
         self.fmt = fmt
@@ -96,6 +102,7 @@ class ThinkingController:
         self.in_thinking = False  # kept current by the engine after every evaluated token
         self._encode = encode
         self._stop_now = stop_now
+        self._early_exit = early_exit
         self._filler_ids = sorted({int(i) for i in filler_ids})
         self._filler_set = frozenset(self._filler_ids)
         self._loop = LoopDetector(policy.loop_ngram, policy.loop_repeats)
@@ -121,6 +128,8 @@ class ThinkingController:
         self._looping = False
         self._finishing = 0
         self._loop.reset()
+        if self._early_exit is not None:
+            self._early_exit.reset()
 
     # -- logits ----------------------------------------------------------------------------------
 
@@ -160,11 +169,24 @@ class ThinkingController:
             if at_boundary:
                 return self._close(reason)
             self._finishing += 1
+        elif self._early_exit is not None and self._confident_trial(token, text):
+            return self._close("early_exit")
         self._block_tokens += 1
         self._last_text = text
         if self.policy.loop_breaker and self._loop.add(token, text):
             self._looping = True
         return self._maybe_hint(text)
+
+    def _confident_trial(self, token: int, text: str) -> bool:
+        """At a reflection point, probe a trial answer; True when it is confident enough."""
+        assert self._early_exit is not None
+        trial = self._early_exit.check(token, text, self._block_tokens)
+        if trial is None:
+            return False
+        self.counters.early_exit_probes += 1
+        self.counters.early_exit_probe_tokens += trial.evaluated
+        self.counters.early_exit_probe_seconds += trial.seconds
+        return trial.confidence > self.policy.early_exit_threshold
 
     def _closing_reason(self) -> str | None:
         if self._stop_now is not None and self._stop_now.is_set():
@@ -183,6 +205,9 @@ class ThinkingController:
         elif reason == "loop":
             self.counters.loops_broken += 1
             message = self.policy.loop_message
+        elif reason == "early_exit":
+            self.counters.early_exits += 1
+            message = ""  # as DEER: the reflection word gives way to the answer
         else:
             self.counters.stopped_by_user += 1
             message = ""
