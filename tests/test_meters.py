@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psutil
 
-from app.core.engine import Engine, SamplingParams, run_to_completion
+from app.core.engine import Engine, ReplyStats, SamplingParams, run_to_completion
 from app.core.meters import context_usage, format_bytes, memory_usage, prompt_breakdown
 
 
@@ -39,6 +41,26 @@ def test_memory_reports_model_kv_and_process(engine: Engine) -> None:
     assert usage.rss_bytes >= psutil.Process().memory_info().rss // 2
     assert 0 < usage.free_ram_bytes <= usage.total_ram_bytes
     assert memory_usage(None).model_bytes == 0
+    # the GPU list is llama.cpp's own: none on this CPU-only machine
+    from app.core.ggml_devices import list_devices
+
+    assert len(usage.gpus) == sum(1 for d in list_devices() if d.is_gpu)
+
+
+def test_a_code_folders_context_counts_as_files(engine: Engine, tmp_path: Path) -> None:
+    from app.core.workspace.context import build_context
+
+    (tmp_path / "app.py").write_text("def add(a, b):\n    return a + b\n")
+    context = build_context(tmp_path, ["app.py"], ["app.py"], 1000, engine.count_tokens)
+    messages = [
+        {"role": "system", "content": "Edit carefully.\n\n" + context.text},
+        {"role": "user", "content": "Rename add."},
+    ]
+    breakdown = prompt_breakdown(engine.count_tokens, messages)
+    assert breakdown.files == engine.count_tokens(context.text)
+    assert breakdown.system == engine.count_tokens("Edit carefully.\n\n")
+    usage = context_usage(breakdown, ReplyStats(prompt_tokens=500), 2048)
+    assert dict(usage.parts())["files"] == breakdown.files
 
 
 def test_format_bytes() -> None:

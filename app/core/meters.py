@@ -1,6 +1,7 @@
 """What the meters show: where the context window goes, and where the memory goes.
 
-Context is split by what the tokens are (system, earlier turns, the new message, thinking, answer)
+Context is split by what the tokens are (system, code-folder files, earlier turns, the new message,
+thinking, answer)
 so a user sees what fills the window; memory shows the model and its KV cache (computed from the
 model's parameters) next to what the process really holds and what the machine has left.
 """
@@ -14,12 +15,14 @@ import psutil
 
 from app.core.chat_template import Message
 from app.core.engine import ModelInfo, ReplyStats
+from app.core.workspace.context import FILES_HEADER
 
 
 @dataclass(frozen=True, slots=True)
 class ContextUsage:
     n_ctx: int
     system: int = 0
+    files: int = 0  # a code folder's context (ticked files and the map)
     history: int = 0
     message: int = 0  # the new user turn
     template: int = 0  # role markers and other template text around the messages
@@ -28,9 +31,7 @@ class ContextUsage:
 
     @property
     def used(self) -> int:
-        return (
-            self.system + self.history + self.message + self.template + self.thinking + self.answer
-        )
+        return sum(n for _name, n in self.parts())
 
     @property
     def fraction(self) -> float:
@@ -39,6 +40,7 @@ class ContextUsage:
     def parts(self) -> list[tuple[str, int]]:
         return [
             ("system", self.system),
+            ("files", self.files),
             ("history", self.history),
             ("message", self.message),
             ("template", self.template),
@@ -54,25 +56,37 @@ class PromptBreakdown:
     system: int
     history: int
     message: int
+    files: int = 0
 
 
 def prompt_breakdown(
     count_tokens: Callable[[str], int], messages: Sequence[Message]
 ) -> PromptBreakdown:
-    system = sum(count_tokens(m["content"]) for m in messages if m["role"] == "system")
+    system = files = 0
+    for m in messages:
+        if m["role"] != "system":
+            continue
+        content = m["content"]
+        start = content.find(FILES_HEADER)
+        if start >= 0:  # a code folder's context, after any instructions
+            files += count_tokens(content[start:])
+            content = content[:start]
+        system += count_tokens(content) if content.strip() else 0
     turns = [m for m in messages if m["role"] != "system"]
     message = count_tokens(turns[-1]["content"]) if turns else 0
     history = sum(count_tokens(m["content"]) for m in turns[:-1])
-    return PromptBreakdown(system, history, message)
+    return PromptBreakdown(system, history, message, files)
 
 
 def context_usage(breakdown: PromptBreakdown, stats: ReplyStats, n_ctx: int) -> ContextUsage:
     """Split a reply's window: the prompt by message role, then what was generated."""
     system, history, message = breakdown.system, breakdown.history, breakdown.message
-    template = max(0, stats.prompt_tokens - system - history - message)
+    files = breakdown.files
+    template = max(0, stats.prompt_tokens - system - files - history - message)
     return ContextUsage(
         n_ctx=n_ctx,
         system=system,
+        files=files,
         history=history,
         message=message,
         template=template,
@@ -82,15 +96,34 @@ def context_usage(breakdown: PromptBreakdown, stats: ReplyStats, n_ctx: int) -> 
 
 
 @dataclass(frozen=True, slots=True)
+class GpuMemory:
+    name: str
+    free_bytes: int
+    total_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryUsage:
     model_bytes: int
     kv_bytes: int
     rss_bytes: int
     free_ram_bytes: int
     total_ram_bytes: int
+    gpus: tuple[GpuMemory, ...] = ()  # as llama.cpp sees them; empty on a CPU-only machine
 
 
-def memory_usage(info: ModelInfo | None) -> MemoryUsage:
+def gpu_memory() -> tuple[GpuMemory, ...]:
+    """Free and total memory of each GPU llama.cpp can use (ggml's device query)."""
+    from app.core.ggml_devices import list_devices
+
+    return tuple(
+        GpuMemory(d.description or d.name, d.free_bytes, d.total_bytes)
+        for d in list_devices()
+        if d.is_gpu
+    )
+
+
+def memory_usage(info: ModelInfo | None, with_gpus: bool = True) -> MemoryUsage:
     vm = psutil.virtual_memory()
     return MemoryUsage(
         model_bytes=info.weights_bytes if info else 0,
@@ -98,6 +131,7 @@ def memory_usage(info: ModelInfo | None) -> MemoryUsage:
         rss_bytes=psutil.Process().memory_info().rss,
         free_ram_bytes=vm.available,
         total_ram_bytes=vm.total,
+        gpus=gpu_memory() if with_gpus else (),
     )
 
 

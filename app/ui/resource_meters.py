@@ -1,8 +1,9 @@
 """Context and memory meters for the status bar.
 
 Context: tokens in the window against the context size, with the split by kind in the tooltip.
-Memory: the model and its KV cache (from the model's parameters), the process's RSS and the free
-RAM, refreshed every two seconds (psutil reads are cheap; nothing is polled while hidden).
+Memory: the model and its KV cache (from the model's parameters), the process's RSS, the free
+RAM and each GPU's free memory as llama.cpp sees it, refreshed every two seconds (the reads are
+cheap; nothing is polled while hidden).
 """
 
 from __future__ import annotations
@@ -50,9 +51,14 @@ class MemoryMeter(QLabel):
             if self.info
             else ""
         )
+        vram = "".join(f" · free VRAM {format_bytes(g.free_bytes)}" for g in usage.gpus)
         self.setText(
             f"{model}RSS {format_bytes(usage.rss_bytes)} · "
-            f"free RAM {format_bytes(usage.free_ram_bytes)}"
+            f"free RAM {format_bytes(usage.free_ram_bytes)}{vram}"
+        )
+        gpus = "\n".join(
+            f"{g.name}: {format_bytes(g.free_bytes)} free of {format_bytes(g.total_bytes)}"
+            for g in usage.gpus
         )
         self.setToolTip(
             f"Model weights: {format_bytes(usage.model_bytes)}\n"
@@ -60,5 +66,5 @@ class MemoryMeter(QLabel):
             f"LeanCoder's resident memory: {format_bytes(usage.rss_bytes)}\n"
             f"Free RAM: {format_bytes(usage.free_ram_bytes)} of "
             f"{format_bytes(usage.total_ram_bytes)}\n"
-            "GPU memory: shown once GPU detection lands (CPU-only here)."
+            + (gpus or "GPU memory: no GPU that llama.cpp can use on this machine.")
         )

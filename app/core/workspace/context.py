@@ -21,6 +21,8 @@ from app.core.workspace.text import decode_source
 
 TokenCounter = Callable[[str], int]
 NO_ROOM = "no room left in the token budget"
+# The context's first words; the context meter finds the folder's share of a system message by it.
+FILES_HEADER = "Files from the folder `"
 
 
 def estimate_tokens(text: str) -> int:
@@ -76,7 +78,7 @@ def build_context(
     real = scan.open_root(root)
     listed = [f.path if isinstance(f, scan.FileEntry) else f for f in files]
     builder = _Builder(count_tokens, budget_tokens)
-    builder.add_header(f"Files from the folder `{real.name}` (paths are relative to it).\n\n")
+    builder.add_header(f"{FILES_HEADER}{real.name}` (paths are relative to it).\n\n")
     listed_set = set(listed)
     wanted: list[str] = []
     for raw in selected:
