@@ -26,6 +26,7 @@ from app.core.early_exit import early_exit_for
 from app.core.errors import GenerationError, ModelLoadError
 from app.core.filler_words import FillerMatch, normalise_words, scan_vocabulary
 from app.core.gguf_file import GGUFHeader, read_header
+from app.core.kv_shift import CacheMode, CacheOutcome, shift_out_span
 from app.core.thinking_control import ThinkingController
 from app.core.thinking_parser import (
     Channel,
@@ -61,6 +62,9 @@ class LoadOptions:
     # MoE hybrid plan (llama.cpp's --n-cpu-moe): the routed-expert tensors of the first N layers
     # stay in host memory while the rest of those layers goes to the GPU. -1: every layer's.
     expert_layers_on_cpu: int = 0
+    # Spent thinking out of the cache: "exact" re-prefills what followed it; "fast" (experimental,
+    # approximate) cuts it out of the KV cache in place (app.core.kv_shift).
+    cache_mode: CacheMode = "exact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,8 @@ class Engine:
         self._pieces: llama_backend.TokenPieces | None = None
         self._filler_cache: dict[tuple[str, ...], list[int]] = {}
         self.info: ModelInfo | None = None
+        self.cache_mode: CacheMode = "exact"  # set by load(); may be changed between replies
+        self.last_cache_outcome: CacheOutcome | None = None  # the last fast-mode attempt
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -289,6 +295,7 @@ class Engine:
                 "smaller context or model; if the architecture is new, update LeanCoder."
             ) from exc
         self._llm = llm
+        self.cache_mode = options.cache_mode
         self._pieces = llama_backend.TokenPieces(llama_cpp.llama_model_get_vocab(llm.model))
         vocab = llm._model
         bos = vocab.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
@@ -507,8 +514,14 @@ class Engine:
 
         This is what makes a second turn cheap: templates drop old thinking, so the new prompt
         shares everything up to where the last reply's thinking began, and only the answer and the
-        new turn are evaluated.
+        new turn are evaluated. Fast mode cuts the thinking out of the cache instead, so only the
+        new turn is; it falls back to exact mode (with a logged reason) when it cannot.
         """
+        if self.cache_mode == "fast":
+            self.last_cache_outcome = shift_out_span(llm, tokens)
+            if self.last_cache_outcome.mode == "fast":
+                stats.cached_prompt_tokens = self.last_cache_outcome.reused
+                return tokens[self.last_cache_outcome.reused :]
         reuse = self._cached_prefix(tokens)
         if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
             llm.n_tokens = reuse
