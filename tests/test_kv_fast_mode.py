@@ -15,6 +15,7 @@ from pathlib import Path
 
 import llama_cpp
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from app.core.engine import Engine, LoadOptions, ReplyStats, SamplingParams
@@ -166,11 +167,12 @@ def test_generation_after_fast_turns_stays_coherent(fast_engine: Engine) -> None
     assert 0 <= kl < 2.0, f"fast mode moved the next token by {kl:.2f} nats"
 
 
-def _log_softmax(llm: llama_cpp.Llama) -> np.ndarray:
+def _log_softmax(llm: llama_cpp.Llama) -> npt.NDArray[np.float64]:
     raw = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
     logits = np.ctypeslib.as_array(raw, shape=(llm.n_vocab(),)).astype(np.float64)
     logits -= logits.max()
-    return logits - np.log(np.exp(logits).sum())
+    out: npt.NDArray[np.float64] = logits - np.log(np.exp(logits).sum())
+    return out
 
 
 def test_fallback_when_history_does_not_line_up(
@@ -201,6 +203,11 @@ def test_plain_chat_without_thinking_behaves_as_exact_mode(fast_engine: Engine) 
     assert engine.last_cache_outcome.mode == "exact"
     assert "nothing to remove" in engine.last_cache_outcome.reason
     assert second.cached_prompt_tokens >= first.prompt_tokens
+    # The same prompt again (a regenerated reply): the cache already holds it.
+    _, _, again = reply(engine, QUESTION, seed=6, max_tokens=5)
+    assert engine.last_cache_outcome is not None
+    assert engine.last_cache_outcome.reason.endswith("the cache already holds the whole prompt")
+    assert again.cached_prompt_tokens == again.prompt_tokens - 1
 
 
 def test_recurrent_model_falls_back_to_exact_mode(starter_path: Path, tmp_path: Path) -> None:

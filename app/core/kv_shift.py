@@ -121,8 +121,11 @@ def shift_out_span(llm: Any, prompt: TokenIds) -> CacheOutcome:
     cached = llm.input_ids[: llm.n_tokens]
     plan = find_removed_span(cached, prompt)
     if plan is None:
-        if common_prefix(cached, prompt) >= len(cached):
+        shared = common_prefix(cached, prompt)
+        if shared >= len(cached):
             return _fallback("nothing to remove: the prompt extends the cached tokens")
+        if shared >= len(prompt) - 1:
+            return _fallback("nothing to remove: the cache already holds the whole prompt")
         return _fallback("the new prompt is not the cached tokens minus one span")
     if llama_cpp.llama_memory_seq_pos_min(memory, SEQ_ID) > 0:
         return _fallback(
