@@ -62,3 +62,17 @@ def test_custom_policy_from_the_window(make_window: WindowFactory, qtbot: QtBot)
     compare = window.open_compare()
     assert compare.policy_b.currentText() == CUSTOM
     compare.close()
+
+
+def test_fast_kv_mode_is_opt_in_and_reaches_the_engine(
+    make_window: WindowFactory, qtbot: QtBot
+) -> None:
+    window = make_window()
+    assert not window.fast_kv_action.isChecked()
+    assert window.bridge._engine.cache_mode == "exact"
+    window.fast_kv_action.setChecked(True)
+    assert Settings.load(window.settings_path).kv_fast_mode
+    from tests.ui_support import load_starter
+
+    load_starter(qtbot, window)
+    assert window.bridge._engine.cache_mode == "fast"

@@ -46,7 +46,7 @@ from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
-from app.ui.policy_picker import PolicyPicker
+from app.ui.policy_picker import PolicyPicker, fast_kv_action
 from app.ui.prompt_edit import PromptEdit
 from app.ui.resource_meters import ContextMeter, MemoryMeter
 from app.ui.thinking_meter import ThinkingMeter
@@ -106,6 +106,10 @@ class MainWindow(QMainWindow):
         self.edit_policy_action = QAction("Edit…", self)
         self.edit_policy_action.setToolTip("Every knob of the Custom thinking policy")
         toolbar.addAction(self.edit_policy_action)
+        self.fast_kv_action = fast_kv_action(self.settings, self)
+        thinking_menu = self.menuBar().addMenu("&Thinking")
+        thinking_menu.addAction(self.edit_policy_action)
+        thinking_menu.addAction(self.fast_kv_action)
         self.new_chat_action = QAction("New chat", self)
         self.new_chat_action.setShortcut(QKeySequence.StandardKey.New)
         toolbar.addAction(self.new_chat_action)
@@ -184,6 +188,7 @@ class MainWindow(QMainWindow):
         self.stop_thinking_button.clicked.connect(self.bridge.stop_thinking)
         self.policy_picker.policyChanged.connect(self._on_policy_changed)
         self.edit_policy_action.triggered.connect(lambda: self.policy_picker.edit(self.bridge))
+        self.fast_kv_action.toggled.connect(self._on_fast_kv_toggled)  # saved with the settings
         self.chat_list.itemClicked.connect(self._on_chat_clicked)
         self.bridge.loadProgress.connect(self._on_load_progress)
         self.bridge.modelLoaded.connect(self._on_model_loaded)
@@ -232,7 +237,11 @@ class MainWindow(QMainWindow):
         self.load_progress.setValue(0)
         self.load_progress.show()
         self._update_controls()
-        options = LoadOptions(n_ctx=self.settings.n_ctx, n_gpu_layers=self.settings.n_gpu_layers)
+        options = LoadOptions(
+            n_ctx=self.settings.n_ctx,
+            n_gpu_layers=self.settings.n_gpu_layers,
+            cache_mode="fast" if self.settings.kv_fast_mode else "exact",
+        )
         self.bridge.load(path, options, plan=True)
 
     def _on_load_progress(self, fraction: float) -> None:
@@ -287,6 +296,11 @@ class MainWindow(QMainWindow):
             else f"thinking: {info.thinking_format.value}"
         )
         self.model_label.setText(f"{info.name} · context {info.n_ctx:,} · {thinking}")
+
+    def _on_fast_kv_toggled(self, on: bool) -> None:
+        self.settings.kv_fast_mode = on
+        self._save_settings()
+        self.statusBar().showMessage("Takes effect when a model is next loaded.", 5000)
 
     def _save_settings(self) -> None:
         try:

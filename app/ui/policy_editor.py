@@ -57,6 +57,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "loop_ngram": ("Loop: n-gram length", "Tokens in a repeated run"),
     "loop_repeats": ("Loop: repeats", "How often a run must repeat to count as a loop"),
     "loop_message": ("Loop message", "Written before the closing tag when a loop is broken"),
+    "early_exit": (
+        "Early exit (experimental)",
+        "At a reflection word, try an answer; close the thinking if the model is confident. "
+        "Off by default: not yet measured on a real reasoning model",
+    ),
+    "early_exit_threshold": ("Early exit: confidence", "Mean top probability of the trial answer"),
+    "early_exit_probe_tokens": ("Early exit: trial tokens", "Tokens decoded per trial answer"),
+    "early_exit_min_tokens": ("Early exit: not before", "Thinking tokens before the first trial"),
+    "early_exit_interval": ("Early exit: interval", "Thinking tokens between two trials"),
 }
 
 

@@ -7,6 +7,7 @@ Signals:
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QWidget
 
 from app.core.settings import Settings
@@ -66,3 +67,15 @@ class PolicyPicker(QComboBox):
             self.policyChanged.emit(self.policy)
         else:
             self.setCurrentText(CUSTOM)
+
+
+def fast_kv_action(settings: Settings, parent: QWidget) -> QAction:
+    """The opt-in switch for cutting spent thinking out of the KV cache (engine cache_mode)."""
+    action = QAction("Fast removal of spent thinking (experimental)", parent)
+    action.setCheckable(True)
+    action.setChecked(settings.kv_fast_mode)
+    action.setToolTip(
+        "Cut a finished thinking block out of the KV cache instead of re-reading what followed it;"
+        " approximate (see bench/RESULTS.md). Applies from the next model load."
+    )
+    return action
