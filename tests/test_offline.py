@@ -1,8 +1,8 @@
 """The offline guarantee: LeanCoder makes no network connection unless the user starts a download.
 
-- A whole session in the real window (start, load the starter model, chat, compare view) runs with
-  a socket guard that fails the test on any connection attempt or name lookup, from any thread.
-  SESSION_STEPS is a list so later features (open a folder, review an edit) append their steps.
+- A whole session in the real window (start, load the starter model, chat, open a folder, review
+  and apply an edit, compare view) runs with a socket guard that fails the test on any connection
+  attempt or name lookup, from any thread.
 - A fresh interpreter starts the app's self-test with the guard installed before anything of the
   app is imported (import-time code is covered too).
 - `python -m app --self-test` runs in a network namespace with no interfaces (`unshare -n`),
@@ -133,10 +133,42 @@ def _compare_two_policies(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> N
     window.prompt.clear()
 
 
-# In the order a user would go. Later features append theirs (open a folder, review an edit).
+REPLY_WITH_EDIT = (
+    "app.py\n<<<<<<< SEARCH\n    return a + b\n=======\n    return b + a\n>>>>>>> REPLACE\n"
+)
+
+
+def _open_a_folder(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "app.py").write_text("def add(a, b):\n    return a + b\n")
+    with qtbot.waitSignal(window.code.panel.scanFinished, timeout=10_000):
+        window.code.open_folder(folder)
+    window.code.panel.set_selected(["app.py"])
+    window.code.edit_action.setChecked(True)
+    type_and_send(qtbot, window, "What does app.py do?")  # the folder goes with the request
+    wait_reply_done(qtbot, window)
+
+
+def _review_and_apply_an_edit(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    window.code.start_request(follow_up=False)
+    window.code.reply_finished(REPLY_WITH_EDIT)  # as if the model had answered with this edit
+    review = window.code.review
+    assert len(review.hunk_views) == 1
+    review.accept_all()
+    with qtbot.waitSignal(review.applied):
+        review.apply()
+    assert "return b + a" in (tmp_path / "project" / "app.py").read_text()
+    with qtbot.waitSignal(review.undone):
+        window.code.undo_action.trigger()
+
+
+# In the order a user would go.
 SESSION_STEPS: list[tuple[str, Step]] = [
     ("load the starter model", _load_starter_model),
     ("chat one short reply", _chat_one_short_reply),
+    ("open a folder and ask about it", _open_a_folder),
+    ("review, apply and undo an edit", _review_and_apply_an_edit),
     ("compare two thinking policies", _compare_two_policies),
 ]
 
