@@ -54,6 +54,8 @@ class ThinkingMeter(QWidget):
             parts.append(f"{stats.forced_tokens} forced")
         if stats.loops_broken:
             parts.append(f"{stats.loops_broken} loop broken")
+        if stats.early_exit_probes:
+            parts.append(f"{stats.early_exit_probes} probes, {stats.early_exits} early exit")
         self.label.setText(" · ".join(parts))
         if budget:
             fraction = min(1.0, used / budget)
