@@ -32,6 +32,11 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) bench/engine_overhead.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/ui_latency.py
+	$(PY) bench/fit_accuracy.py
+	$(PY) bench/apply_rate.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/scan.py
+	$(PY) bench/kv_fast_mode.py
+	$(PY) bench/early_exit.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
