@@ -25,6 +25,7 @@ from app.core.chat_template import ChatTemplate, Message
 from app.core.early_exit import early_exit_for
 from app.core.errors import GenerationError, ModelLoadError
 from app.core.filler_words import FillerMatch, normalise_words, scan_vocabulary
+from app.core.fit import footprint_from_header, kv_bytes_per_cell
 from app.core.gguf_file import GGUFHeader, read_header
 from app.core.kv_shift import CacheMode, CacheOutcome, shift_out_span
 from app.core.thinking_control import ThinkingController
@@ -163,28 +164,22 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
 
 
-def kv_cache_bytes(header: GGUFHeader, n_ctx: int, bytes_per_element: float = 2.0) -> int:
+def kv_cache_bytes(header: GGUFHeader, n_ctx: int) -> int:
     """KV bytes = layers x KV heads x (key + value length) x bytes/element x tokens (f16)."""
-    n_layer = int(header.arch_value("block_count", 0) or 0)
-    n_head = header.arch_value("attention.head_count", 0) or 0
-    n_head_kv = header.arch_value("attention.head_count_kv", n_head) or n_head
-    n_embd = int(header.arch_value("embedding_length", 0) or 0)
-    heads_kv = list(n_head_kv) if isinstance(n_head_kv, list) else [int(n_head_kv)] * n_layer
-    heads = list(n_head) if isinstance(n_head, list) else [int(n_head)] * n_layer
-    default_dim = n_embd // max(1, max(heads, default=1))
-    key_len = int(header.arch_value("attention.key_length", default_dim) or default_dim)
-    value_len = int(header.arch_value("attention.value_length", default_dim) or default_dim)
-    per_token = sum(h * (key_len + value_len) for h in heads_kv[:n_layer])
-    return int(per_token * bytes_per_element * n_ctx)
+    return int(kv_bytes_per_cell(footprint_from_header(header)) * n_ctx)
 
 
-def _expert_overrides(header: GGUFHeader, layers_on_cpu: int) -> list[tuple[str, int]]:
-    """Buffer-type overrides that keep the routed experts of the first layers in host memory."""
-    if layers_on_cpu == 0:
-        return []
+def _expert_layers_on_cpu(header: GGUFHeader, wanted: int) -> int:
+    """How many leading layers keep their routed experts in host memory (0 for a dense model)."""
+    if wanted == 0 or not int(header.arch_value("expert_count", 0) or 0):
+        return 0
     n_layer = int(header.arch_value("block_count", 0) or 0)
-    count = n_layer if layers_on_cpu < 0 else min(layers_on_cpu, n_layer)
-    if count <= 0 or not int(header.arch_value("expert_count", 0) or 0):
+    return n_layer if wanted < 0 else max(0, min(wanted, n_layer))
+
+
+def _expert_overrides(count: int) -> list[tuple[str, int]]:
+    """Buffer-type overrides that keep the routed experts of the first `count` layers on host."""
+    if count <= 0:
         return []
     from app.core.ggml_devices import cpu_buffer_type  # ctypes setup only when a plan needs it
 
@@ -193,12 +188,6 @@ def _expert_overrides(header: GGUFHeader, layers_on_cpu: int) -> list[tuple[str,
         return []
     layers = "|".join(str(i) for i in range(count))
     return [(rf"^blk\.({layers})\.ffn_[a-z_]*_exps", buffer)]
-
-
-def _expert_note(header: GGUFHeader, layers_on_cpu: int) -> str:
-    n_layer = int(header.arch_value("block_count", 0) or 0)
-    count = n_layer if layers_on_cpu < 0 else min(layers_on_cpu, n_layer)
-    return f"Experts of {count} of {n_layer} layers kept in host memory (hybrid plan)."
 
 
 def _check_memory(header: GGUFHeader, n_ctx: int, on_gpu: bool) -> None:
@@ -269,9 +258,14 @@ class Engine:
                 progress(min(0.95, fraction * 0.95))
             return not (cancel and cancel.is_set())
 
-        overrides = _expert_overrides(header, options.expert_layers_on_cpu)
+        experts_on_cpu = _expert_layers_on_cpu(header, options.expert_layers_on_cpu)
+        overrides = _expert_overrides(experts_on_cpu)
         if overrides:
-            notes.append(_expert_note(header, options.expert_layers_on_cpu))
+            n_layer = int(header.arch_value("block_count", 0) or 0)
+            notes.append(
+                f"Experts of {experts_on_cpu} of {n_layer} layers kept in host memory "
+                "(hybrid plan)."
+            )
         llama_backend.clear_log()
         try:
             with llama_backend.model_params_hook(on_progress, overrides):

@@ -145,12 +145,7 @@ def footprint_from_catalog(entry: CatalogEntry) -> Footprint:
     per_layer = experts_total // moe_layers if entry.moe and moe_layers else 0
     experts = tuple(0 if i < a.n_dense_layers else per_layer for i in range(a.n_layer))
     bytes_per_param = size / entry.params_total if entry.params_total else 0.6
-    swa = tuple(
-        bool(a.sliding_window)
-        and a.sliding_window_every > 0
-        and (i + 1) % a.sliding_window_every != 0
-        for i in range(a.n_layer)
-    )
+    swa = _every_nth_full(a.n_layer, a.sliding_window_every) if a.sliding_window else ()
     return Footprint(
         name=entry.label,
         architecture=a.architecture,
@@ -170,7 +165,7 @@ def footprint_from_catalog(entry: CatalogEntry) -> Footprint:
         expert_bytes_per_layer=experts,
         embedding_bytes=int(a.n_vocab * a.n_embd * bytes_per_param),
         active_params=entry.params_active,
-        swa_layers=swa if any(swa) else (),
+        swa_layers=swa,
         sliding_window=a.sliding_window,
         source="catalog",
     )
@@ -211,12 +206,24 @@ def _swa_layers(header: GGUFHeader, n_layer: int, window: int) -> tuple[bool, ..
         return tuple(bool(p) for p in pattern[:n_layer])
     if header.architecture == "gpt-oss":  # even layers slide, odd layers see everything
         return tuple(i % 2 == 0 for i in range(n_layer))
-    every = int(pattern or 0)
-    return tuple(every > 0 and (i + 1) % every != 0 for i in range(n_layer))
+    return _every_nth_full(n_layer, int(pattern or 0))
+
+
+def _every_nth_full(n_layer: int, every: int) -> tuple[bool, ...]:
+    """Sliding-window flags when every `every`-th layer sees the whole context (0: none slide)."""
+    if every <= 0:
+        return ()
+    return tuple((i + 1) % every != 0 for i in range(n_layer))
 
 
 def padded_context(n_ctx: int) -> int:
     return -(-n_ctx // KV_PAD) * KV_PAD
+
+
+def kv_bytes_per_cell(fp: Footprint, kv_type: KvType = "f16") -> float:
+    """KV bytes one token takes in every layer (sliding windows aside)."""
+    per_layer = sum(heads * (fp.key_length + fp.value_length) for heads in fp.n_head_kv)
+    return per_layer * KV_TYPE_BYTES[kv_type]
 
 
 def kv_bytes(
