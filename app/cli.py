@@ -185,16 +185,13 @@ def _folder_context(args: argparse.Namespace, engine: Engine, err: TextIO) -> Me
     """The folder as a system message: ticked files in full, a map of the rest."""
     from pathlib import Path
 
-    from app.core.workspace.context import build_context
-    from app.core.workspace.scan import scan_all
+    from app.cli_code import folder_context
 
     folder = Path(args.folder).expanduser()
     if not folder.is_dir():
         raise LeanCoderError(f"The folder {args.folder} does not exist.")
     budget = engine.info.n_ctx // 2 if engine.info else 2048
-    context = build_context(
-        folder, scan_all(folder).files, args.select, budget, engine.count_tokens
-    )
+    context = folder_context(folder, args.select, budget, engine.count_tokens)
     err.write(f"context: {context.summary()}\n")
     for item in context.left_out:
         err.write(f"left out: {item.path}: {item.reason}\n")

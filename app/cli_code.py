@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app.core.errors import LeanCoderError
 from app.core.starter import STARTER_KEY
+
+if TYPE_CHECKING:
+    from app.core.chat_template import Message
+    from app.core.workspace.context import WorkspaceContext
 
 CONTEXT_SHARE = 0.5  # of the context window, for the folder; the rest for the reply
 
@@ -40,19 +45,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     edit.set_defaults(handler=_edit)
 
 
-def folder_messages(
-    folder: Path, instruction: str, selected: list[str], budget: int, count_tokens: object
-) -> tuple[list[dict[str, str]], str]:
-    """The system message (edit format + folder context) and the user's instruction."""
-    from app.core.edits import choose_edit_format, edit_system_prompt
+def folder_context(
+    folder: Path, selected: list[str], budget: int, count_tokens: Callable[[str], int]
+) -> WorkspaceContext:
+    """The whole folder scanned, then the ticked files in full and a map of the rest."""
     from app.core.workspace.context import build_context
     from app.core.workspace.scan import scan_all
 
-    scan = scan_all(folder)
-    context = build_context(folder, scan.files, selected, budget, count_tokens)  # type: ignore[arg-type]
+    return build_context(folder, scan_all(folder).files, selected, budget, count_tokens)
+
+
+def folder_messages(
+    folder: Path,
+    instruction: str,
+    selected: list[str],
+    budget: int,
+    count_tokens: Callable[[str], int],
+) -> tuple[list[Message], str]:
+    """The system message (edit format + folder context) and the user's instruction."""
+    from app.core.edits import choose_edit_format, edit_system_prompt
+
+    context = folder_context(folder, selected, budget, count_tokens)
     sizes = [item.tokens * 4 for item in context.included]
     system = edit_system_prompt(choose_edit_format(None, sizes)) + "\n\n" + context.text
-    messages = [
+    messages: list[Message] = [
         {"role": "system", "content": system},
         {"role": "user", "content": instruction},
     ]
@@ -78,7 +94,7 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
     )
 
-    def generate(history: list[dict[str, str]]) -> str:
+    def generate(history: list[Message]) -> str:
         _thinking, answer, _stats = run_to_completion(engine, history, sampling)
         return answer
 

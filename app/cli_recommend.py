@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from app.core.fit import MachineBudget
 
 BADGES = {"great": "runs great", "good": "runs well", "slow": "slow", "no": "does not fit"}
 
@@ -29,20 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fit.set_defaults(handler=_fit)
 
 
-def _machine(measure: bool) -> tuple[object, object]:
+def _machine(measure: bool) -> MachineBudget:
     from app.core.hardware import detect_hardware
     from app.core.recommend import machine_budget
 
-    hw = detect_hardware(measure_bandwidth=measure)
-    return hw, machine_budget(hw)
+    return machine_budget(detect_hardware(measure_bandwidth=measure))
 
 
 def _recommend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from app.core.fit import GIB, MachineBudget
+    from app.core.fit import GIB
     from app.core.recommend import recommend
 
-    _hw, machine = _machine(not args.no_bandwidth)
-    assert isinstance(machine, MachineBudget)
+    machine = _machine(not args.no_bandwidth)
     ranked = recommend(machine, n_ctx=args.ctx)
     if args.json:
         out.write(json.dumps([r.to_dict() for r in ranked], indent=2) + "\n")
@@ -68,7 +69,7 @@ def _recommend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.catalog import find_entry
-    from app.core.fit import GIB, MachineBudget, footprint_from_catalog, footprint_from_header
+    from app.core.fit import GIB, footprint_from_catalog, footprint_from_header
     from app.core.fit_plan import plan_fit
     from app.core.gguf_file import read_header
     from app.core.starter import STARTER_KEY, resolve_model
@@ -80,9 +81,7 @@ def _fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         fp = footprint_from_header(read_header(path))
     else:
         fp = footprint_from_catalog(find_entry(args.model))
-    _hw, machine = _machine(False)
-    assert isinstance(machine, MachineBudget)
-    plan = plan_fit(fp, machine, n_ctx=args.ctx)
+    plan = plan_fit(fp, _machine(False), n_ctx=args.ctx)
     m = plan.memory
     data = {
         "model": fp.name,
