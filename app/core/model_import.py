@@ -109,6 +109,15 @@ def import_model(
     return _found(folder / names[0], total, header.architecture, header.name, "leancoder")
 
 
+def use_in_place(path: str | Path) -> Path:
+    """Accept a local GGUF where it lies (checked by its header, remembered, nothing copied);
+    ModelFileError or ModelImportError say why a file cannot be used."""
+    found = import_model(path, mode="register")
+    if not found.usable:
+        raise ModelImportError(found.problem or f"{Path(path).name} cannot be used as a model.")
+    return found.path
+
+
 def split_parts(path: Path) -> list[Path]:
     """[path] for a single-file model; every part, in order, for `NAME-00001-of-000NN.gguf`."""
     match = _SPLIT.match(path.name)

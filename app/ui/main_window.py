@@ -44,6 +44,7 @@ from app.core.thinking_policy import ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget, format_stats, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge
+from app.ui.gguf_files import dropped_gguf
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.policy_picker import PolicyPicker, fast_kv_action
@@ -483,15 +484,14 @@ class MainWindow(QMainWindow):
     # -- closing -------------------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+        if dropped_gguf(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            if url.toLocalFile().lower().endswith(".gguf") and not self.generating:
-                event.acceptProposedAction()
-                self.model_menu.import_file(Path(url.toLocalFile()))
-                return
+        path = dropped_gguf(event.mimeData())
+        if path is not None and not self.generating:
+            event.acceptProposedAction()
+            self.model_menu.import_file(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.compare_window is not None:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QFileDialog, QMenu, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QMenu, QVBoxLayout, QWidget
 
 from app.core.errors import LeanCoderError
-from app.core.model_import import import_model
+from app.core.model_import import use_in_place
+from app.ui.gguf_files import choose_gguf_file
 from app.ui.hardware_panel import HardwarePanel
 from app.ui.model_wizard import ModelWizard
 from app.ui.network_settings_dialog import NetworkSettingsDialog
@@ -63,21 +64,14 @@ class ModelMenu(QObject):
     def import_file(self, path: Path) -> None:
         """Validate the header, remember the file where it is, and load it."""
         try:
-            found = import_model(path, mode="register")
+            self.modelChosen.emit(str(use_in_place(path)))
         except LeanCoderError as exc:
             self.importFailed.emit(str(exc))
-            return
-        if not found.usable:
-            self.importFailed.emit(found.problem or f"{path.name} cannot be used as a model.")
-            return
-        self.modelChosen.emit(str(found.path))
 
     def _choose_file(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(
-            self._window, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf)"
-        )
-        if name:
-            self.import_file(Path(name))
+        path = choose_gguf_file(self._window)
+        if path is not None:
+            self.import_file(path)
 
     def _network_settings(self) -> None:
         dialog = NetworkSettingsDialog(parent=self._window)

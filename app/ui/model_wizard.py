@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -32,10 +31,11 @@ from app.core.catalog import CatalogEntry
 from app.core.errors import LeanCoderError
 from app.core.fit import GIB
 from app.core.hardware_info import HardwareInfo
-from app.core.model_import import FoundModel, discover_models, import_model
+from app.core.model_import import FoundModel, discover_models, use_in_place
 from app.core.recommend import Recommendation, machine_budget, recommend
 from app.core.starter import STARTER_KEY
 from app.ui.download_bridge import DownloadBridge
+from app.ui.gguf_files import choose_gguf_file, dropped_gguf
 from app.ui.hardware_panel import HardwarePanel
 from app.ui.network_settings_dialog import NetworkSettingsDialog
 
@@ -297,34 +297,26 @@ class ModelWizard(QDialog):
     # -- import --------------------------------------------------------------------------------
 
     def _choose_file(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Import a GGUF model", str(Path.home()), "GGUF models (*.gguf)"
-        )
-        if name:
-            self.import_file(Path(name))
+        path = choose_gguf_file(self)
+        if path is not None:
+            self.import_file(path)
 
     def import_file(self, path: Path) -> None:
         """Validate the header and remember the file where it is (no copy: it may be large)."""
         try:
-            found = import_model(path, mode="register")
+            self._choose(str(use_in_place(path)))
         except LeanCoderError as exc:
             self.status.setText(str(exc))
-            return
-        if not found.usable:
-            self.status.setText(found.problem or "This file cannot be used.")
-            return
-        self._choose(str(found.path))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(u.toLocalFile().lower().endswith(".gguf") for u in event.mimeData().urls()):
+        if dropped_gguf(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            if url.toLocalFile().lower().endswith(".gguf"):
-                event.acceptProposedAction()
-                self.import_file(Path(url.toLocalFile()))
-                return
+        path = dropped_gguf(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.import_file(path)
 
     # -- the rest ------------------------------------------------------------------------------
 
