@@ -12,6 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.core.units import human_bytes
+
 EXIT_OK = 0
 EXIT_CANCELLED = 130
 BAR_WIDTH = 24
@@ -159,15 +161,6 @@ class ProgressBar:
         if self._drawn:
             self._stream.write("\n")
             self._drawn = False
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
 
 
 def _clock(seconds: float) -> str:

@@ -33,6 +33,7 @@ from app.core.errors import ModelFileError
 from app.core.gguf_file import read_header
 from app.core.hub_client import HubFile, connection_message, fetch_file_metadata, request_headers
 from app.core.network import NetworkSettings, load_network_settings, require_online
+from app.core.units import human_bytes
 
 __all__ = [
     "CancelFlag",
@@ -112,8 +113,8 @@ def check_free_disk(folder: Path, needed: int) -> None:
     free = shutil.disk_usage(probe).free
     if needed + DISK_MARGIN_BYTES > free:
         raise DiskSpaceError(
-            f"Not enough disk space in {folder}: the download needs {_size(needed)} "
-            f"but only {_size(free)} is free. Free some space or choose another folder."
+            f"Not enough disk space in {folder}: the download needs {human_bytes(needed)} "
+            f"but only {human_bytes(free)} is free. Free some space or choose another folder."
         )
 
 
@@ -334,7 +335,7 @@ def _check_cancel(cancel: CancelFlag | None, partial: Path) -> None:
     if cancel is not None and cancel.is_set():
         kept = partial.stat().st_size if partial.exists() else 0
         raise DownloadCancelled(
-            f"Download cancelled; {_size(kept)} kept, so running it again resumes from there."
+            f"Download cancelled; {human_bytes(kept)} kept, so running it again resumes from there."
         )
 
 
@@ -383,12 +384,3 @@ class _Meter:
             return 0.0
         (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
         return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
-        value /= 1000
-    return f"{value:,.1f} TB"

@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
 
 from app.core.catalog import CatalogEntry
 from app.core.errors import LeanCoderError
-from app.core.fit import GIB
 from app.core.hardware_info import HardwareInfo
 from app.core.model_import import FoundModel, discover_models, use_in_place
 from app.core.recommend import Recommendation, machine_budget, recommend
 from app.core.starter import STARTER_KEY
+from app.core.units import human_bytes
 from app.ui.download_bridge import DownloadBridge
 from app.ui.gguf_files import choose_gguf_file, dropped_gguf
 from app.ui.hardware_panel import HardwarePanel
@@ -42,10 +42,6 @@ from app.ui.network_settings_dialog import NetworkSettingsDialog
 BADGE_TEXT = {"great": "Runs great", "good": "Runs well", "slow": "Slow", "no": "Does not fit"}
 BADGE_COLOR = {"great": "#2e7d32", "good": "#558b2f", "slow": "#ef6c00", "no": "#9e9e9e"}
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
-
-
-def _size(n: float) -> str:
-    return f"{n / GIB:.1f} GB" if n >= GIB / 10 else f"{n / 1024**2:.0f} MB"
 
 
 def _duration(seconds: float) -> str:
@@ -183,7 +179,7 @@ class ModelWizard(QDialog):
                 [
                     entry.name,
                     entry.quant.quant,
-                    _size(entry.size_bytes),
+                    human_bytes(entry.size_bytes),
                     BADGE_TEXT[rec.badge],
                     speed,
                     rec.reason,
@@ -233,7 +229,7 @@ class ModelWizard(QDialog):
                 model.source, "LeanCoder"
             )
             label = model.name or model.path.name
-            item = QTreeWidgetItem([label, _size(model.size_bytes), where, str(model.path)])
+            item = QTreeWidgetItem([label, human_bytes(model.size_bytes), where, str(model.path)])
             item.setData(0, ENTRY_ROLE, str(model.path))
             if not model.usable:
                 item.setDisabled(True)
@@ -268,12 +264,12 @@ class ModelWizard(QDialog):
         if total > 0:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(done * 1000 / total))
-        text = f"{_size(done)} of {_size(total)}" if total else _size(done)
+        text = f"{human_bytes(done)} of {human_bytes(total)}" if total else human_bytes(done)
         self.status.setText(f"{text} · {speed / 1024**2:.1f} MB/s · {_duration(eta)}")
 
     def _on_checking(self, done: int, total: int) -> None:
         self.status.setText(
-            f"Checking the part downloaded earlier: {_size(done)} of {_size(total)}"
+            f"Checking the part downloaded earlier: {human_bytes(done)} of {human_bytes(total)}"
         )
 
     def _on_downloaded(self, path: str) -> None:
