@@ -276,12 +276,7 @@ def explain_path(
     layers = ignore.root_layers(real)
     rel_dir = ""
     for part in parts[:-1]:
-        own = ignore.read_layer(
-            Path(options.root, rel_dir, ".gitignore"),
-            f"{rel_dir}/.gitignore" if rel_dir else ".gitignore", base=rel_dir,
-        )  # fmt: skip
-        if own is not None:
-            layers = (*layers, own)
+        layers = _with_own_gitignore(layers, options.root, rel_dir)
         here = f"{rel_dir}/{part}" if rel_dir else part
         abs_here = os.path.join(options.root, here)
         if os.path.islink(abs_here):
@@ -292,12 +287,7 @@ def explain_path(
         if reason is not None:
             return f"inside {here}/: {reason}"
         rel_dir = here
-    own = ignore.read_layer(
-        Path(options.root, rel_dir, ".gitignore"),
-        f"{rel_dir}/.gitignore" if rel_dir else ".gitignore", base=rel_dir,
-    )  # fmt: skip
-    if own is not None:
-        layers = (*layers, own)
+    layers = _with_own_gitignore(layers, options.root, rel_dir)
     rel = "/".join(parts)
     abs_path = os.path.join(options.root, *parts)
     is_link = os.path.islink(abs_path)
@@ -309,6 +299,15 @@ def explain_path(
         abs_path, parts[-1], rel, is_link, lambda: os.stat(abs_path), layers, options
     )
     return outcome.reason if isinstance(outcome, SkippedEntry) else None
+
+
+def _with_own_gitignore(layers: ignore.Layers, root: str, rel_dir: str) -> ignore.Layers:
+    """`layers` plus the rules of `rel_dir`'s own .gitignore, if it has one."""
+    own = ignore.read_layer(
+        Path(root, rel_dir, ".gitignore"),
+        f"{rel_dir}/.gitignore" if rel_dir else ".gitignore", base=rel_dir,
+    )  # fmt: skip
+    return layers if own is None else (*layers, own)
 
 
 def safe_relative_parts(rel: str) -> list[str]:
