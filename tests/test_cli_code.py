@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -10,16 +9,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from tests.edit_corpus_support import snapshot
 
 APP_PY = b"def add(a, b):\n    return a + b\n"
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -35,7 +27,7 @@ def project(tmp_path: Path, data_dir: Path) -> Path:
 def test_edit_without_apply_writes_nothing(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = _digest(project)
+    before = snapshot(project)
     code = main(
         ["edit", "--folder", str(project), "--model", "starter", "--select", "app.py",
          "--max-tokens", "120", "--json", "Rename add to plus"]
@@ -43,7 +35,7 @@ def test_edit_without_apply_writes_nothing(
     assert code in (0, 1)
     report = json.loads(capsys.readouterr().out)
     assert 1 <= len(report["replies"]) <= 3  # the reply plus at most two follow-ups
-    assert _digest(project) == before
+    assert snapshot(project) == before
 
 
 @pytest.mark.model

@@ -3,7 +3,6 @@ proposed, failures sent back (at most twice), review, apply, undo; no file ever 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from app.core import chat_store
 from app.ui.main_window import MainWindow
+from tests.edit_corpus_support import snapshot
 from tests.ui_support import WindowFactory, stored, type_and_send, wait_reply_done
 
 APP_PY = b"def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"
@@ -23,14 +23,6 @@ FAILING_REPLY = (
     "app.py\n<<<<<<< SEARCH\ndef mul(a, b):\n    return a * b\n=======\ndef mul(a, b):\n"
     "    return b * a\n>>>>>>> REPLACE\n"
 )
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -70,12 +62,12 @@ def test_whatever_the_starter_replies_no_file_is_corrupted(
     _open(qtbot, window, project)
     window.code.panel.set_selected(["app.py"])
     window.code.edit_action.setChecked(True)
-    before = _digest(project)
+    before = snapshot(project)
     type_and_send(qtbot, window, "Rename add to plus in app.py.")
     # The model's reply, then up to two automatic follow-ups if its blocks did not apply.
     qtbot.waitUntil(lambda: not window.generating and window.code._builder is None, timeout=180_000)
     wait_reply_done(qtbot, window)
-    assert _digest(project) == before  # nothing is written before the user applies
+    assert snapshot(project) == before  # nothing is written before the user applies
     users = [m for m in stored(window) if m.role == "user"]
     assert 1 <= len(users) <= 3
     assert all(m.content.startswith("[LeanCoder] ") for m in users[1:])

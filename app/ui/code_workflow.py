@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
 from app.core.chat_template import Message
 from app.core.edits import (
@@ -71,10 +71,10 @@ class CodeWorkflow(QObject):
         self._builder: ProposalBuilder | None = None
         self._round = 0
 
-    def _dock(self, title: str, widget: object, area: Qt.DockWidgetArea) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self._window)
         dock.setObjectName(title.replace(" ", "_"))
-        dock.setWidget(widget)  # type: ignore[arg-type]
+        dock.setWidget(widget)
         self._window.addDockWidget(area, dock)
         return dock
 

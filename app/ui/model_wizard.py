@@ -7,6 +7,7 @@ Signals:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -217,7 +218,8 @@ class ModelWizard(QDialog):
                 found = discover_models()
             except (OSError, LeanCoderError):
                 found = []
-            self._foundReady.emit(found)
+            with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
+                self._foundReady.emit(found)
 
         threading.Thread(target=work, name="leancoder-discover", daemon=True).start()
 

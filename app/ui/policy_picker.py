@@ -6,6 +6,9 @@ Signals:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QWidget
@@ -32,13 +35,11 @@ class PolicyPicker(QComboBox):
     @property
     def custom(self) -> ThinkingPolicy:
         """The saved Custom policy (Balanced's knobs until the user saves one)."""
+        saved = BALANCED  # until one is saved, or if a hand-edited file holds bad values
         if self.settings.custom_policy:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 saved = ThinkingPolicy.from_dict(self.settings.custom_policy)
-            except (TypeError, ValueError):
-                saved = BALANCED  # a hand-edited settings file with bad values
-            return ThinkingPolicy.from_dict({**saved.to_dict(), "name": CUSTOM})
-        return ThinkingPolicy.from_dict({**BALANCED.to_dict(), "name": CUSTOM})
+        return dataclasses.replace(saved, name=CUSTOM)
 
     @property
     def policy(self) -> ThinkingPolicy:
