@@ -57,8 +57,9 @@ def run_gui(model: str | None = None) -> int:
     asyncio.set_event_loop(loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
-    first_run = model is None and Settings.load(paths.settings_path()).last_model is None
     window = create_main_window(model)
+    # last_model is written only once a load completes, so it is still unset on a first run here.
+    first_run = model is None and window.settings.last_model is None
     window.show()
     if first_run:  # the starter loads meanwhile, so the app is usable even if this is closed
         window.model_menu.open_wizard()
