@@ -59,7 +59,7 @@ def run_self_test(out: TextIO | None = None) -> int:
         f"{'frozen bundle ' + str(_bundle_dir()) if _is_frozen() else 'source tree'}\n"
     )
     results: list[StepResult] = []
-    from app.core.network import network_settings_path
+    from app.core.models.network import network_settings_path
 
     network_settings = network_settings_path()  # the user's, read before the data folder moves
     with _private_data_dir():
@@ -90,9 +90,9 @@ def run_self_test(out: TextIO | None = None) -> int:
 
 
 def _check_bundled_files() -> str:
-    from app.core.gguf_file import read_header
-    from app.core.paths import resources_dir
-    from app.core.starter import starter_model_path
+    from app.core.gguf.header import read_header
+    from app.core.models.starter import starter_model_path
+    from app.core.storage.paths import resources_dir
 
     path = starter_model_path()
     if path is None:
@@ -111,8 +111,8 @@ def _check_bundled_files() -> str:
 
 
 def _check_generation() -> str:
-    from app.core.engine import Engine, LoadOptions, SamplingParams, run_to_completion
-    from app.core.starter import starter_model_path
+    from app.core.llm.engine import Engine, LoadOptions, SamplingParams, run_to_completion
+    from app.core.models.starter import starter_model_path
 
     path = starter_model_path()
     if path is None:
@@ -141,7 +141,7 @@ def _check_download_stack(settings_path: Path) -> str:
     """
     import huggingface_hub
 
-    from app.core.network import apply_network_settings, load_network_settings, make_client
+    from app.core.models.network import apply_network_settings, load_network_settings, make_client
 
     settings = load_network_settings(settings_path)
     make_client(settings).close()  # a bad CA bundle or proxy URL fails here, with its reason

@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.engine import Engine, LoadOptions, ReplyStats, SamplingParams
-from app.core.starter import resolve_model
-from app.core.thinking_bench import DEFAULT_TASKS, Task, is_correct, load_tasks
-from app.core.thinking_parser import Channel
-from app.core.thinking_policy import ThinkingPolicy
+from app.core.evals.thinking_bench import DEFAULT_TASKS, Task, is_correct, load_tasks
+from app.core.llm.engine import Engine, LoadOptions, ReplyStats, SamplingParams
+from app.core.models.starter import resolve_model
+from app.core.thinking.parser import Channel
+from app.core.thinking.policy import ThinkingPolicy
 
 SEED = 1234
 

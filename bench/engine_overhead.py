@@ -16,8 +16,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from app.core.engine import Engine, LoadOptions, SamplingParams
-from app.core.starter import resolve_model
+from app.core.llm.engine import Engine, LoadOptions, SamplingParams
+from app.core.models.starter import resolve_model
 
 PROMPT = "Write a detailed, long story about a lighthouse keeper who learns to program."
 SEED = 1234

@@ -1,10 +1,10 @@
 """Fit accuracy: estimated vs measured memory per model and context size. Goal: within 5%.
 
 Each measurement loads the model in a fresh child process and decodes a prompt that fills the
-context (see app/core/fit_measure.py), so the figure is the resident memory a long conversation
-really costs on the CPU. Models: the starter (dense SmolLM2-135M) and two random-weight Qwen3-MoE
-GGUFs written with the gguf package (tests/tiny_moe.py): a tiny one and one whose experts dominate
-its weights, as in real MoE models.
+context (see app/core/evals/fit_measure.py), so the figure is the resident memory a long
+conversation really costs on the CPU. Models: the starter (dense SmolLM2-135M) and two random-weight
+Qwen3-MoE GGUFs written with the gguf package (tests/tiny_moe.py): a tiny one and one whose experts
+dominate its weights, as in real MoE models.
 
     python bench/fit_accuracy.py [--ctx 1024,4096,8192]
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.core.fit import MIB, estimate_memory, footprint_from_header
-from app.core.fit_measure import measure_load
-from app.core.gguf_file import read_header
-from app.core.starter import starter_model_path
+from app.core.evals.fit_measure import measure_load
+from app.core.fit.estimate import MIB, estimate_memory, footprint_from_header
+from app.core.gguf.header import read_header
+from app.core.models.starter import starter_model_path
 from tests.tiny_moe import TinyMoeShape, write_tiny_moe
 
 EXPERT_HEAVY = TinyMoeShape(

@@ -6,7 +6,8 @@ thinking block is followed by an answer); the KV cache after turn 1 is saved. Tu
 
 - fresh: cache cleared, the whole pruned history prefilled (the reference);
 - exact: the engine's default, cached prefix up to where the thinking began, the rest prefilled;
-- fast:  the thinking span removed from the cache and the answer shifted down (app.core.kv_shift).
+- fast:  the thinking span removed from the cache and the answer shifted down
+  (app.core.llm.kv_shift).
 
 The reference's greedy continuation (N tokens) is teacher-forced through all three, and each step's
 next-token distribution is compared with the reference: top-1 agreement and KL(fresh || mode) in
@@ -32,11 +33,11 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from app.core.engine import Engine, LoadOptions, ReplyStats, SamplingParams
-from app.core.kv_shift import CacheMode
-from app.core.starter import resolve_model
-from app.core.thinking_parser import Channel
-from app.core.thinking_policy import ThinkingPolicy
+from app.core.llm.engine import Engine, LoadOptions, ReplyStats, SamplingParams
+from app.core.llm.kv_shift import CacheMode
+from app.core.models.starter import resolve_model
+from app.core.thinking.parser import Channel
+from app.core.thinking.policy import ThinkingPolicy
 
 QUESTIONS = [
     "Is 17 a prime number? Think step by step.",

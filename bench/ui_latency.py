@@ -35,7 +35,7 @@ from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QEventLoop, 
 from PySide6.QtWidgets import QApplication
 
 import app.ui.chat_view as chat_view_module
-from app.core.engine import GenerationEvent, ReplyStats
+from app.core.llm.engine import GenerationEvent, ReplyStats
 from app.ui.application import create_main_window
 from app.ui.chat_view import MessageWidget
 from app.ui.main_window import MainWindow

@@ -6,7 +6,7 @@ inside the bundle; PyInstaller runs this file as `__main__`.
 
 import sys
 
-from app.cli import main
+from app.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,8 +11,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
-from app.core.engine import Engine, LoadOptions
-from app.core.starter import starter_model_path
+from app.core.llm.engine import Engine, LoadOptions
+from app.core.models.starter import starter_model_path
 
 
 @pytest.fixture(scope="session")

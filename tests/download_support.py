@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.network import NetworkSettings
+from app.core.models.network import NetworkSettings
 from tests.hub_server import FILE, REPO, FakeHub, sha256_of
 from tests.socket_guard import SocketLog, socket_guard
 

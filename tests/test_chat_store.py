@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.core import chat_store
-from app.core.chat_store import ChatStore, history_for_model
+from app.core.storage import chat_store
+from app.core.storage.chat_store import ChatStore, history_for_model
 
 
 def test_round_trip_across_reopen(tmp_path: Path) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.chat_template import ChatTemplate
 from app.core.errors import TemplateError
-from app.core.gguf_file import read_header
+from app.core.gguf.header import read_header
+from app.core.llm.chat_template import ChatTemplate
 
 MESSAGES = [
     {"role": "system", "content": "Be brief."},

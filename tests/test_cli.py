@@ -158,9 +158,9 @@ def test_unknown_policy_is_a_clear_error() -> None:
 
 def test_the_custom_policy_comes_from_the_apps_settings(data_dir: Path) -> None:
     from app.core.errors import LeanCoderError
-    from app.core.paths import settings_path
-    from app.core.settings import Settings
-    from app.core.thinking_policy import AGGRESSIVE, policy_by_name
+    from app.core.storage.paths import settings_path
+    from app.core.storage.settings import Settings
+    from app.core.thinking.policy import AGGRESSIVE, policy_by_name
 
     with pytest.raises(LeanCoderError, match="No Custom policy saved yet"):
         policy_by_name("Custom")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
+from app.cli.main import main
 from tests.edit_corpus_support import snapshot
 
 APP_PY = b"def add(a, b):\n    return a + b\n"
@@ -57,7 +57,7 @@ def test_edit_with_apply_is_undoable_whatever_the_model_says(
 
 @pytest.mark.model
 def test_ask_about_a_folder_leaves_secrets_out(project: Path) -> None:
-    from app.cli import _run_reporting_errors, build_parser
+    from app.cli.main import _run_reporting_errors, build_parser
 
     args = build_parser().parse_args(
         ["ask", "--model", "starter", "--folder", str(project), "--select", "app.py",

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-from app.core.catalog import find_entry, load_catalog
-from app.core.download import DownloadError, download_model
-from app.core.download_target import resolve_download_target
+from app.cli.main import main
 from app.core.errors import LeanCoderError
-from app.core.network import NetworkSettings
+from app.core.models.catalog import find_entry, load_catalog
+from app.core.models.download import DownloadError, download_model
+from app.core.models.download_target import resolve_download_target
+from app.core.models.network import NetworkSettings
 from tests.hub_server import FILE, REPO, SPEC, FakeHub, sha256_of
 
 pytest_plugins = ("tests.download_support",)  # fixtures: fake_hub, hub_network, starter_sha

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.core.compare import run_comparison
-from app.core.engine import Engine, GenerationEvent, SamplingParams
-from app.core.thinking_policy import UNPRUNED, ThinkingPolicy
+from app.core.evals.compare import run_comparison
+from app.core.llm.engine import Engine, GenerationEvent, SamplingParams
+from app.core.thinking.policy import UNPRUNED, ThinkingPolicy
 
 ASK = [{"role": "user", "content": "Is 17 a prime number? Explain."}]
 

@@ -14,8 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from app.core import chat_store
-from app.core.chat_store import ChatStore
+from app.core.storage import chat_store
+from app.core.storage.chat_store import ChatStore
 
 CHILD = textwrap.dedent(
     """

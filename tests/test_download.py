@@ -13,7 +13,7 @@ import filelock
 import huggingface_hub
 import pytest
 
-from app.core.download import (
+from app.core.models.download import (
     ChecksumMismatchError,
     DiskSpaceError,
     DownloadCancelled,
@@ -22,8 +22,8 @@ from app.core.download import (
     check_free_disk,
     download_model,
 )
-from app.core.download_target import make_target
-from app.core.network import NetworkSettings, OfflineError
+from app.core.models.download_target import make_target
+from app.core.models.network import NetworkSettings, OfflineError
 from tests.hub_server import COMMIT, FILE, REPO, SPEC, FakeHub, ForwardProxy, sha256_of
 from tests.socket_guard import SocketLog, socket_guard
 
@@ -312,7 +312,7 @@ def test_huggingface_hubs_own_download_agrees_with_ours(
     fake_hub: FakeHub, hub_network: NetworkSettings, tmp_path: Path, starter_sha: str
 ) -> None:
     """The fake hub speaks the protocol huggingface_hub expects, and both share one cache."""
-    from app.core.network import apply_network_settings
+    from app.core.models.network import apply_network_settings
 
     apply_network_settings(hub_network)
     theirs = huggingface_hub.hf_hub_download(

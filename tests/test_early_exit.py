@@ -16,15 +16,15 @@ import llama_cpp
 import numpy as np
 import pytest
 
-from app.core.early_exit import (
+from app.core.llm.engine import Engine, GenerationEvent, ReplyStats, SamplingParams
+from app.core.thinking.early_exit import (
     DEFAULT_REFLECTION_WORDS,
     probe_confidence,
     reflection_token_ids,
     trial_prefix,
 )
-from app.core.engine import Engine, GenerationEvent, ReplyStats, SamplingParams
-from app.core.thinking_parser import Channel, ThinkingFormat
-from app.core.thinking_policy import PRESETS, ThinkingPolicy
+from app.core.thinking.parser import Channel, ThinkingFormat
+from app.core.thinking.policy import PRESETS, ThinkingPolicy
 
 QUESTION = [
     {

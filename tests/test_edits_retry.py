@@ -20,8 +20,8 @@ from app.core.edits import (
     propose_with_retries,
     undo_last,
 )
-from app.core.engine import Engine, SamplingParams
-from app.core.thinking_parser import Channel
+from app.core.llm.engine import Engine, SamplingParams
+from app.core.thinking.parser import Channel
 
 SOURCE = (
     "def area(width, height):\n"

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engine import (
+from app.core.errors import GenerationError, ModelFileError, ModelLoadError, TemplateError
+from app.core.gguf.header import read_header
+from app.core.llm.engine import (
     Engine,
     GenerationEvent,
     LoadOptions,
@@ -16,9 +18,7 @@ from app.core.engine import (
     kv_cache_bytes,
     run_to_completion,
 )
-from app.core.errors import GenerationError, ModelFileError, ModelLoadError, TemplateError
-from app.core.gguf_file import read_header
-from app.core.thinking_parser import Channel, ThinkingFormat
+from app.core.thinking.parser import Channel, ThinkingFormat
 
 ASK = [{"role": "user", "content": "Write a Python function that returns the square of x."}]
 STORY = [{"role": "user", "content": "Tell me a long story about a lighthouse keeper."}]

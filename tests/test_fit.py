@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.catalog import find_entry, load_catalog
-from app.core.fit import (
+from app.core.evals.fit_measure import measure_load
+from app.core.fit.estimate import (
     GIB,
     MIB,
     GpuBudget,
@@ -17,9 +17,9 @@ from app.core.fit import (
     footprint_from_header,
     kv_bytes,
 )
-from app.core.fit_measure import measure_load
-from app.core.fit_plan import plan_fit
-from app.core.gguf_file import read_header
+from app.core.fit.plan import plan_fit
+from app.core.gguf.header import read_header
+from app.core.models.catalog import find_entry, load_catalog
 from tests.tiny_moe import TinyMoeShape
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import ModelFileError
-from app.core.gguf_file import read_header
+from app.core.gguf.header import read_header
 
 
 def test_reads_real_header(starter_path: Path) -> None:

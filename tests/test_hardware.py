@@ -17,12 +17,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.cli import main as cli_main
-from app.core import ggml_devices, hardware_probes
-from app.core.hardware import detect_hardware, disk_free_bytes, merge_gpus
-from app.core.hardware_info import GpuInfo
-from app.core.hardware_probes import MIB
-from app.core.memory_bandwidth import measure_memory_bandwidth
+from app.cli.main import main as cli_main
+from app.core.llm import devices as ggml_devices
+from app.core.machine import probes as hardware_probes
+from app.core.machine.bandwidth import measure_memory_bandwidth
+from app.core.machine.hardware import detect_hardware, disk_free_bytes, merge_gpus
+from app.core.machine.info import GpuInfo
+from app.core.machine.probes import MIB
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="fake tools are shell scripts")
 

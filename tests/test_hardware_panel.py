@@ -12,7 +12,7 @@ import psutil
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.hardware_info import CpuInfo, GpuInfo, HardwareInfo, format_size
+from app.core.machine.info import CpuInfo, GpuInfo, HardwareInfo, format_size
 from app.ui.hardware_panel import HardwarePanel
 
 DETECT_TIMEOUT_MS = 20_000

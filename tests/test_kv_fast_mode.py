@@ -18,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from app.core.engine import Engine, LoadOptions, ReplyStats, SamplingParams
-from app.core.kv_shift import MIN_PARTIAL_RUN, find_removed_span, shift_out_span
-from app.core.settings import Settings
-from app.core.thinking_parser import Channel
-from app.core.thinking_policy import ThinkingPolicy
+from app.core.llm.engine import Engine, LoadOptions, ReplyStats, SamplingParams
+from app.core.llm.kv_shift import MIN_PARTIAL_RUN, find_removed_span, shift_out_span
+from app.core.storage.settings import Settings
+from app.core.thinking.parser import Channel
+from app.core.thinking.policy import ThinkingPolicy
 from tests.tiny_mamba import write_tiny_mamba
 
 QUESTION = [{"role": "user", "content": "Is 17 a prime number? Think step by step."}]
@@ -183,7 +183,7 @@ def test_fallback_when_history_does_not_line_up(
     _, answer, _ = reply(engine, QUESTION, seed=3, max_tokens=80, thinking=True)
     edited = follow_up(QUESTION, "I would rather not say, sorry.", "Why not?")
     assert answer != "I would rather not say, sorry."
-    with caplog.at_level(logging.INFO, logger="app.core.kv_shift"):
+    with caplog.at_level(logging.INFO, logger="app.core.llm.kv_shift"):
         _, text, stats = reply(engine, edited, seed=3, max_tokens=10)
     outcome = engine.last_cache_outcome
     assert outcome is not None and outcome.mode == "exact"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import psutil
 
-from app.core.engine import Engine, ReplyStats, SamplingParams, run_to_completion
-from app.core.meters import context_usage, format_bytes, memory_usage, prompt_breakdown
+from app.core.llm.engine import Engine, ReplyStats, SamplingParams, run_to_completion
+from app.core.session.meters import context_usage, format_bytes, memory_usage, prompt_breakdown
 
 
 def test_context_split_adds_up_to_what_the_window_holds(engine: Engine) -> None:
@@ -42,7 +42,7 @@ def test_memory_reports_model_kv_and_process(engine: Engine) -> None:
     assert 0 < usage.free_ram_bytes <= usage.total_ram_bytes
     assert memory_usage(None).model_bytes == 0
     # the GPU list is llama.cpp's own: none on this CPU-only machine
-    from app.core.ggml_devices import list_devices
+    from app.core.llm.devices import list_devices
 
     assert len(usage.gpus) == sum(1 for d in list_devices() if d.is_gpu)
 

@@ -13,10 +13,10 @@ import gguf
 import numpy as np
 import pytest
 
-from app.cli import main
-from app.core.download import download_model
+from app.cli.main import main
 from app.core.errors import ModelFileError
-from app.core.model_import import (
+from app.core.models.download import download_model
+from app.core.models.import_gguf import (
     ModelImportError,
     discover_models,
     import_model,
@@ -26,7 +26,7 @@ from app.core.model_import import (
     registry_path,
     unregister_model,
 )
-from app.core.network import NetworkSettings
+from app.core.models.network import NetworkSettings
 from tests.hub_server import REPO, SPEC, sha256_of
 
 pytest_plugins = ("tests.download_support",)  # fixtures: fake_hub, hub_network, starter_sha

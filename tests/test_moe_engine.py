@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import llama_backend
-from app.core.engine import Engine, LoadOptions, SamplingParams, run_to_completion
+from app.core.llm import backend as llama_backend
+from app.core.llm.engine import Engine, LoadOptions, SamplingParams, run_to_completion
 from tests.tiny_moe import write_tiny_moe
 
 
@@ -71,7 +71,7 @@ def test_a_dense_model_ignores_an_expert_plan(starter_path: Path) -> None:
 def test_a_hybrid_plan_for_a_small_gpu_reaches_the_engine(moe_path: Path) -> None:
     """A machine whose GPU holds everything but one layer's experts: the plan keeps those experts
     in host memory, and loading with the planned options applies exactly that."""
-    from app.core.fit import (
+    from app.core.fit.estimate import (
         MARGIN_BYTES,
         RUNTIME_OVERHEAD_BYTES,
         GpuBudget,
@@ -79,8 +79,8 @@ def test_a_hybrid_plan_for_a_small_gpu_reaches_the_engine(moe_path: Path) -> Non
         estimate_memory,
         footprint_from_header,
     )
-    from app.core.gguf_file import read_header
-    from app.core.load_plan import planned_options
+    from app.core.gguf.header import read_header
+    from app.core.session.load_plan import planned_options
 
     fp = footprint_from_header(read_header(moe_path))
     base = LoadOptions(n_ctx=512)
@@ -102,8 +102,8 @@ def test_a_hybrid_plan_for_a_small_gpu_reaches_the_engine(moe_path: Path) -> Non
 
 
 def test_a_cpu_only_machine_plans_no_overrides(moe_path: Path) -> None:
-    from app.core.fit import MachineBudget
-    from app.core.load_plan import planned_options
+    from app.core.fit.estimate import MachineBudget
+    from app.core.session.load_plan import planned_options
 
     options, plan = planned_options(moe_path, LoadOptions(n_ctx=1024), MachineBudget(8 * 1024**3))
     assert plan.kind == "cpu"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import main
-from app.core.download import DownloadError, download_model
-from app.core.network import (
+from app.cli.main import main
+from app.core.models.download import DownloadError, download_model
+from app.core.models.network import (
     NetworkSettings,
     NetworkSettingsError,
     load_network_settings,

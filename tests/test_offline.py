@@ -39,11 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # imported only inside the functions that run a download the user started.
 HUB_CLIENTS = ("huggingface_hub", "hf_xet")
 # Not imported by starting the app: the hub client, and network stacks the app has no use for.
-# (httpx2 is imported at start by app.core.network for its types; importing it opens nothing,
+# (httpx2 is imported at start by app.core.models.network for its types; importing it opens nothing,
 # and the socket guard below proves that no connection is made.)
 NOT_AT_START = (*HUB_CLIENTS, "requests", "urllib3", "aiohttp", "PySide6.QtNetwork")
 # What `leancoder` imports before the window is up: the CLI, the window, everything they import.
-STARTUP_MODULES = ("app.cli", "app.ui.application", "app.ui.main_window", "app.ui.compare_view")
+STARTUP_MODULES = (
+    "app.cli.main",
+    "app.ui.application",
+    "app.ui.main_window",
+    "app.ui.compare_view",
+)
 
 # -- the guard blocks what it should, and only that -------------------------------------------
 
@@ -195,7 +200,7 @@ sys.path.insert(0, {root!r})
 from tests.net_guard import block_network
 
 with block_network():  # before the first import of the app
-    from app.cli import main
+    from app.cli.main import main
 
     status = main(["--self-test"])
 sys.exit(status)
@@ -258,7 +263,7 @@ def test_starting_the_app_does_not_import_the_hub_client(tmp_path: Path) -> None
         "import sys\n"
         f"for name in {STARTUP_MODULES!r}:\n"
         "    __import__(name)\n"
-        "from app.cli import build_parser\n"
+        "from app.cli.main import build_parser\n"
         "build_parser()  # imports every command module\n"
         "print('\\n'.join(sorted(sys.modules)))\n"
     )

@@ -6,10 +6,11 @@ import io
 import json
 from pathlib import Path
 
-from app.cli import _run_reporting_errors, build_parser
-from app.core.fit import GIB, GpuBudget, MachineBudget
-from app.core.hardware import detect_hardware
-from app.core.recommend import machine_budget, recommend
+from app.cli.main import _run_reporting_errors, build_parser
+from app.core.fit.estimate import GIB, GpuBudget, MachineBudget
+from app.core.fit.recommend import recommend
+from app.core.machine.budget import machine_budget
+from app.core.machine.hardware import detect_hardware
 
 
 def test_a_gaming_pc_gets_the_30b_coder_in_a_hybrid_plan() -> None:

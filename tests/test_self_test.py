@@ -34,7 +34,7 @@ def _run_python(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedPr
 def test_self_test_passes_and_reports_each_step(tmp_path: Path) -> None:
     data = tmp_path / "user-data"
     result = _run_python(
-        "import sys; from app.cli import main; sys.exit(main(['--self-test']))",
+        "import sys; from app.cli.main import main; sys.exit(main(['--self-test']))",
         tmp_path,
         LEANCODER_DATA_DIR=str(data),
     )
@@ -61,7 +61,7 @@ def test_self_test_uses_the_users_network_settings(tmp_path: Path) -> None:
         "ca_bundle": str(ca_bundle),
     }
     (data / "network.json").write_text(json.dumps(settings), encoding="utf-8")
-    code = "import sys; from app.cli import main; sys.exit(main(['--self-test']))"
+    code = "import sys; from app.cli.main import main; sys.exit(main(['--self-test']))"
     result = _run_python(code, tmp_path, LEANCODER_DATA_DIR=str(data))
     assert result.returncode == 0, result.stdout + result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("download stack: "))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.core.serial_worker import SerialWorker
+from app.core.llm.worker import SerialWorker
 
 
 def test_jobs_run_in_order_on_one_thread() -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engine import Engine, SamplingParams
 from app.core.errors import LeanCoderError
-from app.core.thinking_bench import (
+from app.core.evals.thinking_bench import (
     DEFAULT_TASKS,
     Task,
     is_correct,
@@ -20,7 +19,8 @@ from app.core.thinking_bench import (
     summarize,
     write_csv,
 )
-from app.core.thinking_policy import UNPRUNED, ThinkingPolicy
+from app.core.llm.engine import Engine, SamplingParams
+from app.core.thinking.policy import UNPRUNED, ThinkingPolicy
 
 
 def test_default_task_set_is_valid() -> None:

@@ -12,11 +12,11 @@ import threading
 import numpy as np
 import pytest
 
-from app.core.engine import Engine, GenerationEvent, ReplyStats, SamplingParams
-from app.core.filler_words import DEFAULT_FILLER_WORDS, scan_vocabulary
-from app.core.thinking_control import MAX_WORD_FINISH_TOKENS, LoopDetector, ThinkingController
-from app.core.thinking_parser import Channel, ThinkingFormat
-from app.core.thinking_policy import PRESETS, ThinkingPolicy, policy_by_name
+from app.core.llm.engine import Engine, GenerationEvent, ReplyStats, SamplingParams
+from app.core.thinking.control import MAX_WORD_FINISH_TOKENS, LoopDetector, ThinkingController
+from app.core.thinking.filler_words import DEFAULT_FILLER_WORDS, scan_vocabulary
+from app.core.thinking.parser import Channel, ThinkingFormat
+from app.core.thinking.policy import PRESETS, ThinkingPolicy, policy_by_name
 
 QUESTION = [
     {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.core.thinking_parser import (
+from app.core.thinking.parser import (
     Channel,
     ParseEvent,
     ThinkingFormat,

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from app.core import chat_store
+from app.core.storage import chat_store
 from app.ui.chat_view import MessageWidget
 from tests.ui_support import (
     LOAD_TIMEOUT_MS,

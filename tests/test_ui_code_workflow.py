@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core import chat_store
+from app.core.storage import chat_store
 from app.ui.main_window import MainWindow
 from tests.edit_corpus_support import snapshot
 from tests.ui_support import WindowFactory, stored, type_and_send, wait_reply_done

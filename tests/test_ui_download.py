@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
 from pytestqt.qtbot import QtBot
 
-from app.core.network import NetworkSettings, load_network_settings
+from app.core.models.network import NetworkSettings, load_network_settings
 from app.ui.download_bridge import DownloadBridge
 from app.ui.network_settings_dialog import TRUST_CERTIFI, TRUST_FILE, NetworkSettingsDialog
 from tests.hub_server import SPEC, FakeHub, sha256_of

@@ -6,8 +6,8 @@ from __future__ import annotations
 from PySide6.QtWidgets import QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
-from app.core.settings import Settings
-from app.core.thinking_policy import AGGRESSIVE, ThinkingPolicy
+from app.core.storage.settings import Settings
+from app.core.thinking.policy import AGGRESSIVE, ThinkingPolicy
 from app.ui.policy_editor import CUSTOM, PolicyEditor
 from tests.ui_support import WindowFactory
 

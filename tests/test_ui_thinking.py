@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from app.core.engine import LoadOptions
-from app.core.thinking_parser import ThinkingFormat
+from app.core.llm.engine import LoadOptions
+from app.core.thinking.parser import ThinkingFormat
 from tests.ui_support import (
     LOAD_TIMEOUT_MS,
     WindowFactory,

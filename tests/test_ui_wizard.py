@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.network import NetworkSettings, save_network_settings
+from app.core.models.network import NetworkSettings, save_network_settings
 from app.ui.model_wizard import BADGE_TEXT, ModelWizard
 from tests.hub_server import FakeHub, sha256_of
 

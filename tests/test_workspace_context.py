@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.engine import Engine
+from app.core.llm.engine import Engine
 from app.core.workspace.context import NO_ROOM, build_context, estimate_tokens
 from app.core.workspace.scan import scan_all
 from tests.workspace_support import make_sample_folder

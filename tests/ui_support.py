@@ -13,7 +13,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, Qt
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from app.core.chat_store import StoredMessage
+from app.core.storage.chat_store import StoredMessage
 from app.ui.application import create_main_window
 from app.ui.main_window import MainWindow
 

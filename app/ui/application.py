@@ -12,10 +12,10 @@ from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from app.core import paths
-from app.core.chat_store import ChatStore
-from app.core.settings import Settings
-from app.core.starter import STARTER_KEY
+from app.core.models.starter import STARTER_KEY
+from app.core.storage import paths
+from app.core.storage.chat_store import ChatStore
+from app.core.storage.settings import Settings
 from app.ui.main_window import MainWindow
 
 
@@ -42,7 +42,7 @@ def default_model_spec(settings: Settings) -> str | None:
     last = settings.last_model
     if last and (last == STARTER_KEY or Path(last).exists()):
         return last
-    from app.core.starter import starter_model_path
+    from app.core.models.starter import starter_model_path
 
     return STARTER_KEY if starter_model_path() is not None else None
 

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import chat_store
-from app.core.chat_store import StoredMessage
-from app.core.engine import ReplyStats
+from app.core.llm.engine import ReplyStats
+from app.core.storage import chat_store
+from app.core.storage.chat_store import StoredMessage
 from app.ui.markdown_html import markdown_to_html, plain_to_html
 
 MIN_RENDER_INTERVAL_MS = 40

@@ -19,7 +19,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
-from app.core.chat_template import Message
 from app.core.edits import (
     ProposalBuilder,
     choose_edit_format,
@@ -27,6 +26,7 @@ from app.core.edits import (
     feedback_message,
 )
 from app.core.edits.feedback import MAX_RETRIES
+from app.core.llm.chat_template import Message
 from app.core.workspace.context import WorkspaceContext
 from app.ui.review_pane import ReviewPane
 from app.ui.workspace_panel import WorkspacePanel

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.compare import Comparison
-from app.core.engine import SamplingParams
-from app.core.settings import atomic_write_text
-from app.core.thinking_policy import PRESETS, ThinkingPolicy
+from app.core.evals.compare import Comparison
+from app.core.llm.engine import SamplingParams
+from app.core.storage.settings import atomic_write_text
+from app.core.thinking.policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import MessageWidget, format_stats
 from app.ui.engine_bridge import EngineBridge
 

@@ -1,4 +1,4 @@
-"""Adapter from `app.core.download` (a blocking call with callbacks) to Qt signals.
+"""Adapter from `app.core.models.download` (a blocking call with callbacks) to Qt signals.
 
 The download runs on its own Python thread; its progress callback emits signals, which Qt queues to
 this object's receivers on the GUI thread. Cancelling sets a flag the download checks after every
@@ -21,15 +21,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.download import (
+from app.core.errors import LeanCoderError
+from app.core.models.download import (
     DownloadCancelled,
     DownloadProgress,
     DownloadResult,
     DownloadTarget,
     download_model,
 )
-from app.core.errors import LeanCoderError
-from app.core.network import NetworkSettings
+from app.core.models.network import NetworkSettings
 
 log = logging.getLogger(__name__)
 THREAD_NAME = "leancoder-download"

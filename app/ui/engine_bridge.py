@@ -26,14 +26,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.core.chat_template import Message
-from app.core.compare import run_comparison
-from app.core.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.errors import LeanCoderError
-from app.core.load_plan import planned_options
-from app.core.meters import prompt_breakdown
-from app.core.serial_worker import SerialWorker
-from app.core.thinking_policy import ThinkingPolicy
+from app.core.evals.compare import run_comparison
+from app.core.llm.chat_template import Message
+from app.core.llm.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
+from app.core.llm.worker import SerialWorker
+from app.core.session.load_plan import planned_options
+from app.core.session.meters import prompt_breakdown
+from app.core.thinking.policy import ThinkingPolicy
 
 log = logging.getLogger(__name__)
 

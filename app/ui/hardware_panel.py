@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.hardware import detect_hardware
-from app.core.hardware_info import HardwareInfo, summary_rows
+from app.core.machine.hardware import detect_hardware
+from app.core.machine.info import HardwareInfo, summary_rows
 
 log = logging.getLogger(__name__)
 

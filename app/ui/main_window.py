@@ -32,15 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import chat_store
-from app.core.chat_store import ChatStore, history_for_model
-from app.core.engine import GenerationEvent, LoadOptions, ModelInfo, ReplyStats, SamplingParams
 from app.core.errors import LeanCoderError
-from app.core.meters import PromptBreakdown, context_usage
-from app.core.settings import Settings
-from app.core.starter import resolve_model
-from app.core.thinking_parser import ThinkingFormat
-from app.core.thinking_policy import ThinkingPolicy
+from app.core.llm.engine import GenerationEvent, LoadOptions, ModelInfo, ReplyStats, SamplingParams
+from app.core.models.starter import resolve_model
+from app.core.session.meters import PromptBreakdown, context_usage
+from app.core.storage import chat_store
+from app.core.storage.chat_store import ChatStore, history_for_model
+from app.core.storage.settings import Settings
+from app.core.thinking.parser import ThinkingFormat
+from app.core.thinking.policy import ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget, format_stats, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge

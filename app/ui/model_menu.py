@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QMenu, QVBoxLayout, QWidget
 
 from app.core.errors import LeanCoderError
-from app.core.model_import import use_in_place
+from app.core.models.import_gguf import use_in_place
 from app.ui.gguf_files import choose_gguf_file
 from app.ui.hardware_panel import HardwarePanel
 from app.ui.model_wizard import ModelWizard

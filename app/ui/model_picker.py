@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
-from app.core.starter import STARTER_KEY, STARTER_LABEL, starter_model_path
+from app.core.models.starter import STARTER_KEY, STARTER_LABEL, starter_model_path
 
 OPEN_FILE = "__open__"
 NONE = "__none__"

@@ -28,12 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.catalog import CatalogEntry
 from app.core.errors import LeanCoderError
-from app.core.hardware_info import HardwareInfo
-from app.core.model_import import FoundModel, discover_models, use_in_place
-from app.core.recommend import Recommendation, machine_budget, recommend
-from app.core.starter import STARTER_KEY
+from app.core.fit.recommend import Recommendation, recommend
+from app.core.machine.budget import machine_budget
+from app.core.machine.info import HardwareInfo
+from app.core.models.catalog import CatalogEntry
+from app.core.models.import_gguf import FoundModel, discover_models, use_in_place
+from app.core.models.starter import STARTER_KEY
 from app.core.units import human_bytes
 from app.ui.download_bridge import DownloadBridge
 from app.ui.gguf_files import choose_gguf_file, dropped_gguf

@@ -1,7 +1,7 @@
 """The firewall settings: hub mirror, proxy, certificates, access token, offline mode.
 
 Nothing is saved until every field is valid; a problem is shown under the form in one sentence and
-the dialog stays open. Saved settings apply to the next download (app.core.network).
+the dialog stays open. Saved settings apply to the next download (app.core.models.network).
 
 Signals:
     settingsSaved(object)   the NetworkSettings as written to disk
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.network import (
+from app.core.models.network import (
     DEFAULT_ENDPOINT,
     SYSTEM_TRUST_STORE,
     NetworkSettings,

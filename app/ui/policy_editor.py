@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.filler_words import FillerMatch, normalise_words
-from app.core.thinking_policy import PRESETS, ThinkingPolicy
+from app.core.thinking.filler_words import FillerMatch, normalise_words
+from app.core.thinking.policy import PRESETS, ThinkingPolicy
 
 CUSTOM = "Custom"
 HIDDEN = {"name", "extra"}

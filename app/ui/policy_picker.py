@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QWidget
 
-from app.core.settings import Settings
-from app.core.thinking_policy import BALANCED, PRESETS, ThinkingPolicy
+from app.core.storage.settings import Settings
+from app.core.thinking.policy import BALANCED, PRESETS, ThinkingPolicy
 from app.ui.engine_bridge import EngineBridge
 from app.ui.policy_editor import CUSTOM, PolicyEditor
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QWidget
 
-from app.core.engine import ModelInfo
-from app.core.meters import ContextUsage, format_bytes, memory_usage
+from app.core.llm.engine import ModelInfo
+from app.core.session.meters import ContextUsage, format_bytes, memory_usage
 
 MEMORY_REFRESH_MS = 2000
 

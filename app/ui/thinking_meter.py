@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
 
-from app.core.engine import ReplyStats
-from app.core.thinking_parser import ThinkingFormat
-from app.core.thinking_policy import ThinkingPolicy
+from app.core.llm.engine import ReplyStats
+from app.core.thinking.parser import ThinkingFormat
+from app.core.thinking.policy import ThinkingPolicy
 
 WARN_FRACTION = 0.8
 _COLORS = {"ok": "#2da44e", "warn": "#d29922", "full": "#cf222e"}

@@ -23,8 +23,8 @@ from app.core.edits.errors import ConflictError, EditError, NothingToUndoError
 from app.core.edits.fsio import atomic_write_bytes, read_or_none, remove_empty_dirs
 from app.core.edits.safety import resolve_in_folder
 from app.core.edits.transaction import WriteStep, run_steps
-from app.core.paths import data_dir
-from app.core.settings import atomic_write_text
+from app.core.storage.paths import data_dir
+from app.core.storage.settings import atomic_write_text
 
 KEEP_CHANGE_SETS = 30
 MANIFEST = "manifest.json"

@@ -1,0 +1,79 @@
+"""User settings in a small JSON file, written atomically (a crash never leaves half a file)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+MAX_RECENT = 8
+
+
+@dataclass(slots=True)
+class Settings:
+    last_model: str | None = None  # a path, or "starter"
+    recent_models: list[str] = field(default_factory=list)
+    n_ctx: int = 4096
+    n_gpu_layers: int = 0
+    temperature: float = 0.7
+    policy: str = "Balanced"  # a thinking-policy preset name, or "Custom"
+    custom_policy: dict[str, Any] = field(default_factory=dict)  # ThinkingPolicy.to_dict()
+    # Experimental: cut spent thinking out of the KV cache in place instead of re-prefilling
+    # what followed it (approximate; see app.core.llm.kv_shift). Passed as LoadOptions.cache_mode.
+    kv_fast_mode: bool = False
+
+    def remember_model(self, spec: str) -> None:
+        self.last_model = spec
+        if spec != "starter":
+            self.recent_models = [spec, *(m for m in self.recent_models if m != spec)][:MAX_RECENT]
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        try:
+            raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as exc:
+            log.warning("settings at %s unreadable (%s); using defaults", path, exc)
+            return cls()
+        settings = cls()
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                if key in _EXPECTED and isinstance(value, _EXPECTED[key]):
+                    setattr(settings, key, value)
+        return settings
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, json.dumps(asdict(self), indent=2))
+
+
+# A hand-edited or older file may hold anything; only values of the right type are taken.
+_EXPECTED: dict[str, type | tuple[type, ...]] = {
+    "last_model": (str, type(None)),
+    "recent_models": list,
+    "n_ctx": int,
+    "n_gpu_layers": int,
+    "temperature": (int, float),
+    "policy": str,
+    "custom_policy": dict,
+    "kv_fast_mode": bool,
+}
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
