@@ -27,4 +27,4 @@ def settings_path() -> Path:
 
 def resources_dir() -> Path:
     """Bundled data files (`resources/` at the repository root, or beside the frozen app)."""
-    return Path(__file__).resolve().parents[2] / "resources"
+    return Path(__file__).resolve().parents[3] / "resources"
