@@ -39,8 +39,13 @@ def test_streaming_reply_is_marked_interrupted_after_a_crash(tmp_path: Path) -> 
     chat = store.create_chat()
     reply = store.add_message(chat, "assistant", status=chat_store.STREAMING)
     store.update_message(reply, content="partial text already shown")
-    # No close(): the process "dies" here. Committed rows must survive.
+    # No close(): committed rows must survive. While this process lives the reply is still its
+    # own (tests/test_chat_store_processes.py kills a real writer); an owner that is gone, as
+    # after a crash, makes it an orphan.
     again = ChatStore(db)
+    assert again.messages(chat)[0].status == chat_store.STREAMING
+    again._db.execute("UPDATE messages SET owner=? WHERE id=?", ("999999999:0", reply))
+    again.mark_orphans()
     message = again.messages(chat)[0]
     assert message.content == "partial text already shown"
     assert message.status == chat_store.INTERRUPTED

@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import TextIO
 
+from app.cli.code import add_allow_secrets
 from app.core.models.starter import STARTER_KEY
 
 EXIT_OK = 0
@@ -39,6 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     files.add_argument("--folder", required=True, help="the project folder")
     files.add_argument("--skipped", action="store_true", help="also list skipped paths and why")
     files.add_argument("--json", action="store_true", help="print one JSON object (both lists)")
+    files.add_argument(
+        "--check-contents",
+        action="store_true",
+        help="also read every listed file and report the lines holding secrets (AWS, GitHub, "
+        "OpenAI, Slack keys...), which are replaced by a note when the file is sent; slow on "
+        "big folders (the app checks a file only when it is selected)",
+    )
     _scan_options(files)
     files.set_defaults(handler=_files)
 
@@ -58,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="PATH",
         help="files to include in full (relative to the folder)",
     )
+    add_allow_secrets(context)
     context.add_argument(
         "--budget", type=_budget, default=DEFAULT_BUDGET, help="token budget (default: 8192)"
     )
@@ -88,18 +97,26 @@ def _scan_options(parser: argparse.ArgumentParser) -> None:
 
 def _files(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.workspace.rules import human_size
-    from app.core.workspace.scan import open_root, scan_all
+    from app.core.workspace.scan import SkippedEntry, open_root, scan_all
 
     root = open_root(args.folder)
     result = scan_all(
         root, max_file_bytes=args.max_file_kb * 1024, include_secrets=args.include_secrets
     )
+    if args.check_contents and not args.include_secrets:
+        from app.core.workspace.secrets import file_secrets
+
+        for entry in result.files:
+            reason = file_secrets(root, entry.path, args.max_file_kb * 1024)
+            if reason is not None:
+                result.skipped.append(SkippedEntry(entry.path, reason, secret=True))
     if args.json:
         data = {
             "folder": str(root),
             "files": [{"path": f.path, "size": f.size} for f in result.files],
             "skipped": [
-                {"path": s.path, "reason": s.reason, "is_dir": s.is_dir} for s in result.skipped
+                {"path": s.path, "reason": s.reason, "is_dir": s.is_dir, "secret": s.secret}
+                for s in result.skipped
             ],
         }
         out.write(json.dumps(data, ensure_ascii=False) + "\n")
@@ -125,8 +142,12 @@ def _context(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     result = scan_all(
         root, max_file_bytes=args.max_file_kb * 1024, include_secrets=args.include_secrets
     )
+    allow, limit = args.allow_secrets, args.max_file_kb * 1024
     if args.model is None:
-        context = build_context(root, result.files, args.select, args.budget, estimate_tokens)
+        context = build_context(
+            root, result.files, args.select, args.budget, estimate_tokens,
+            allow_secrets=allow, max_file_bytes=limit,
+        )  # fmt: skip
         counter = "estimate"
     else:
         from app.core.llm.engine import Engine, LoadOptions
@@ -137,8 +158,9 @@ def _context(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             # A small context: only the tokenizer is used, so the KV cache is kept tiny.
             engine.load(resolve_model(args.model), LoadOptions(n_ctx=256))
             context = build_context(
-                root, result.files, args.select, args.budget, engine.count_tokens
-            )
+                root, result.files, args.select, args.budget, engine.count_tokens,
+                allow_secrets=allow, max_file_bytes=limit,
+            )  # fmt: skip
         finally:
             engine.unload()
         counter = "model"
@@ -151,6 +173,11 @@ def _context(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     err.write(f"\n{context.summary()} ({how})\n")
     named = [item for item in context.left_out if item.reason != NO_ROOM]
     unnamed = len(context.left_out) - len(named)
+    for redacted in context.redacted:
+        err.write(
+            f"redacted: {redacted.path}: {redacted.reason} "
+            f"(--allow-secrets {redacted.path} sends it as it is)\n"
+        )
     if named or unnamed:
         err.write("left out:\n")
     width = max((len(item.path) for item in named), default=0)

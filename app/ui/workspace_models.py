@@ -323,6 +323,23 @@ class SkippedModel(QAbstractItemModel):
             self.entries.extend(entries)
             self.endInsertRows()
 
+    def put(self, entry: SkippedEntry) -> None:
+        """Show `entry`, in place of the entry for the same path if there is one."""
+        for row, old in enumerate(self.entries):
+            if old.path == entry.path:
+                self.entries[row] = entry
+                self.dataChanged.emit(self.index(row, 0), self.index(row, 1))
+                return
+        self.append([entry])
+
+    def remove(self, path: str) -> None:
+        for row, old in enumerate(self.entries):
+            if old.path == path:
+                self.beginRemoveRows(QModelIndex(), row, row)
+                del self.entries[row]
+                self.endRemoveRows()
+                return
+
     def index(self, row: int, column: int, parent: AnyIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
         if parent.isValid() or not 0 <= row < len(self.entries) or column not in (0, 1):
             return QModelIndex()

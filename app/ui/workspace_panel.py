@@ -5,6 +5,10 @@ entry once its cancel flag is set). It touches no Qt object: batches go into a l
 GUI-thread QTimer drains them a few milliseconds at a time, so however fast the scan runs the
 window keeps answering. A scan that is replaced or outlives the panel is cancelled; its leftover
 batches are dropped with it.
+
+Secrets: a file skipped as a secret, and a ticked file whose secret lines were redacted when the
+context was built, are listed in the Skipped tab; its context menu lets the user allow such a
+file, which then goes to the model as it is (for this folder, until another folder is opened).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QTabWidget,
     QTreeView,
@@ -35,7 +40,9 @@ from app.core.workspace.scan import (
     ScanBatch,
     SkippedEntry,
     WorkspaceError,
+    explain_path,
     open_root,
+    safe_relative_parts,
     scan_folder,
 )
 from app.ui.workspace_models import FileTreeModel, SkippedModel
@@ -111,6 +118,7 @@ class WorkspacePanel(QWidget):
         self._job: _ScanJob | None = None
         self._jobs: list[_ScanJob] = []  # every job not yet joined, for cancel on destroy
         self._keep_ticked: set[str] = set()  # ticks to restore while a refresh refills the tree
+        self._allowed_secrets: set[str] = set()  # files the user allowed to go as they are
         self._pending_files: deque[FileEntry] = deque()
         self._pending_skipped: deque[SkippedEntry] = deque()
 
@@ -133,6 +141,8 @@ class WorkspacePanel(QWidget):
         self.skipped_view.setModel(self.skipped_model)
         self.skipped_view.setRootIsDecorated(False)
         self.skipped_view.setUniformRowHeights(True)
+        self.skipped_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.skipped_view.customContextMenuRequested.connect(self._show_skipped_menu)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.tree, "Files")
         self.tabs.addTab(self.skipped_view, "Skipped (0)")
@@ -190,6 +200,8 @@ class WorkspacePanel(QWidget):
             return False
         had_ticks = bool(self.model.selected)
         self._stop_job()
+        if root != self._root:
+            self._allowed_secrets.clear()
         self._root = root
         self._keep_ticked = set(keep_ticked)
         self._pending_files.clear()
@@ -236,9 +248,51 @@ class WorkspacePanel(QWidget):
         """The context for the ticked files and a map of the rest; None with no folder open."""
         if self._root is None:
             return None
-        return build_context(
-            self._root, self.model.paths, self.selected_files(), budget_tokens, count_tokens
-        )
+        context = build_context(
+            self._root, self.model.paths, self.selected_files(), budget_tokens, count_tokens,
+            allow_secrets=self._allowed_secrets,
+        )  # fmt: skip
+        for redacted in context.redacted:  # the user sees what the model does not
+            self.skipped_model.put(SkippedEntry(redacted.path, redacted.reason, secret=True))
+        self._show_counts()
+        return context
+
+    def allowed_secrets(self) -> list[str]:
+        return sorted(self._allowed_secrets)
+
+    def allow_secret(self, rel: str) -> bool:
+        """Send this file as it is from now on (the user's choice); False if it is not a file
+        the scan would list once secrets are allowed (a binary, too big, outside the folder)."""
+        if self._root is None:
+            return False
+        try:
+            rel = "/".join(safe_relative_parts(rel))
+            if explain_path(self._root, rel, include_secrets=True) is not None:
+                return False
+            size = (self._root / rel).stat().st_size
+        except (WorkspaceError, OSError):
+            return False
+        self._allowed_secrets.add(rel)
+        self.skipped_model.remove(rel)
+        if not self.model.index_of(rel).isValid():  # skipped by the scan: now a file to tick
+            self.model.add_files([FileEntry(rel, size)], set())
+            self.model.set_ticked([*self.model.selected, rel])
+            self._emit_selection()
+        self._show_counts()
+        return True
+
+    def skipped_menu(self, row: int) -> QMenu | None:
+        """The context menu for a row of the Skipped tab; None when it offers nothing."""
+        if not 0 <= row < len(self.skipped_model.entries):
+            return None
+        entry = self.skipped_model.entries[row]
+        if not entry.secret or entry.is_dir:
+            return None
+        menu = QMenu(self.skipped_view)
+        action = menu.addAction("Send this file as it is (allow its secrets)")
+        action.setToolTip(f"{entry.path} goes to the model unredacted, secrets included")
+        action.triggered.connect(lambda: self.allow_secret(entry.path))
+        return menu
 
     def shutdown(self, timeout_s: float = 2.0) -> None:
         """Cancel any scan and wait for its thread (call before the window closes)."""
@@ -325,6 +379,12 @@ class WorkspacePanel(QWidget):
 
     def _emit_selection(self) -> None:
         self.selectionChanged.emit(self.selected_files())
+
+    def _show_skipped_menu(self, pos: QPoint) -> None:
+        menu = self.skipped_menu(self.skipped_view.indexAt(pos).row())
+        if menu is not None:
+            menu.exec(self.skipped_view.viewport().mapToGlobal(pos))
+            menu.deleteLater()
 
     def _choose_folder(self) -> None:
         start = str(self._root) if self._root is not None else str(Path.home())

@@ -2,18 +2,26 @@
 
 WAL mode with synchronous=NORMAL: a committed write survives the process dying (only an OS crash
 can lose the last moments), and an UPDATE of one row costs well under a millisecond, so the chat
-view can save every piece it shows. A reply that was still streaming when the process died is
+view can save every piece it shows. A reply that was still streaming when its process died is
 marked `interrupted` on the next open instead of pretending it finished.
+
+A streaming reply records its owner: the writing process's pid and start time (a pid alone is
+reused). Opening the store marks only orphans, replies whose owner is gone, so a second window or
+a CLI run never cuts off the reply the first window is still streaming.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -31,7 +39,8 @@ CREATE TABLE IF NOT EXISTS messages (
     status TEXT NOT NULL DEFAULT 'complete',
     stats TEXT NOT NULL DEFAULT '{}',
     meta TEXT NOT NULL DEFAULT '{}',
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_by_chat ON messages(chat_id, id);
 """
@@ -41,6 +50,23 @@ COMPLETE = "complete"
 INTERRUPTED = "interrupted"
 CANCELLED = "cancelled"
 FAILED = "error"
+_START_TIME_SLACK_S = 1.0  # psutil's start times are rounded differently on some systems
+
+
+def process_owner(pid: int | None = None) -> str:
+    """'pid:start time' of a process (this one by default): who owns a streaming reply."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{psutil.Process(pid).create_time():.3f}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process that wrote `owner` still runs (the same process, not a reused pid)."""
+    pid_text, _, started_text = owner.partition(":")
+    try:
+        pid, started = int(pid_text), float(started_text)
+        return abs(psutil.Process(pid).create_time() - started) < _START_TIME_SLACK_S
+    except (ValueError, psutil.Error):  # no owner recorded (an old store), or it is gone
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +97,24 @@ class ChatStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
-        self._db.execute("UPDATE messages SET status=? WHERE status=?", (INTERRUPTED, STREAMING))
+        columns = {str(row[1]) for row in self._db.execute("PRAGMA table_info(messages)")}
+        if "owner" not in columns:  # a store from before replies had owners
+            # Another process may have added it a moment ago.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._db.execute("ALTER TABLE messages ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        self.owner = process_owner()
+        self.mark_orphans()
+
+    def mark_orphans(self) -> int:
+        """Mark streaming replies whose process is gone as interrupted; how many were."""
+        rows = self._db.execute("SELECT id, owner FROM messages WHERE status=?", (STREAMING,))
+        orphans = [(int(r[0]),) for r in rows.fetchall() if not owner_alive(str(r[1]))]
+        if orphans:
+            self._db.executemany(
+                "UPDATE messages SET status=? WHERE id=? AND status=?",
+                [(INTERRUPTED, ident, STREAMING) for (ident,) in orphans],
+            )
+        return len(orphans)
 
     def close(self) -> None:
         self._db.close()
@@ -115,9 +158,9 @@ class ChatStore:
     ) -> int:
         now = time.time()
         cur = self._db.execute(
-            "INSERT INTO messages(chat_id, role, content, thinking, status, meta, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (chat_id, role, content, thinking, status, json.dumps(meta or {}), now),
+            "INSERT INTO messages(chat_id, role, content, thinking, status, meta, created, owner)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, role, content, thinking, status, json.dumps(meta or {}), now, self.owner),
         )
         self._db.execute("UPDATE chats SET updated=? WHERE id=?", (now, chat_id))
         return int(cur.lastrowid or 0)
@@ -137,6 +180,9 @@ class ChatStore:
             if value is not None:
                 sets.append(f"{column}=?")
                 values.append(value)
+        if status == STREAMING:  # a reply resumed here belongs to this process now
+            sets.append("owner=?")
+            values.append(self.owner)
         if stats is not None:
             sets.append("stats=?")
             values.append(json.dumps(stats))

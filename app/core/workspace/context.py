@@ -4,6 +4,10 @@ Nothing is cut silently. A ticked file that does not fit is left out whole (neve
 and reported with the tokens it needed; map entries are added while they fit (a file's symbols
 first, its bare path if only that fits), and the prompt itself says how many files it does not
 show. `WorkspaceContext.left_out` lists every path that is not in the text and why.
+
+A ticked file's text is checked for secrets (detect-secrets' rules, see `secrets`) before it goes
+in: the lines holding one are replaced by a note, the file still goes (the model needs the code),
+and `redacted` says which lines, as does the prompt. Files in `allow_secrets` go as they are.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from app.core.workspace import repo_map, scan
+from app.core.workspace import repo_map, rules, scan, secrets
 from app.core.workspace.text import decode_source
 
 TokenCounter = Callable[[str], int]
@@ -43,6 +47,14 @@ class LeftOut:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class RedactedFile:
+    path: str
+    lines: tuple[int, ...]  # 1-based
+    kinds: tuple[str, ...]
+    reason: str  # "secrets redacted: lines 3, 7 (AWS Access Key)", for the Skipped list
+
+
 @dataclass(slots=True)
 class WorkspaceContext:
     text: str
@@ -51,12 +63,15 @@ class WorkspaceContext:
     included: list[IncludedFile] = field(default_factory=list)
     mapped: list[str] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
+    redacted: list[RedactedFile] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for a status bar or the CLI."""
         return (
             f"{len(self.included)} file(s) in full, {len(self.mapped)} in the map, "
-            f"{len(self.left_out)} left out; {self.tokens:,} of {self.budget:,} tokens"
+            f"{len(self.left_out)} left out"
+            + (f", {len(self.redacted)} with secrets redacted" if self.redacted else "")
+            + f"; {self.tokens:,} of {self.budget:,} tokens"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,15 +84,22 @@ def build_context(
     selected: Iterable[str],
     budget_tokens: int,
     count_tokens: TokenCounter = estimate_tokens,
+    *,
+    allow_secrets: Iterable[str] = (),
+    max_file_bytes: int = rules.DEFAULT_MAX_FILE_BYTES,
+    secret_cache: secrets.SecretCache = secrets.SHARED_CACHE,
 ) -> WorkspaceContext:
     """The prompt text for `selected` files in full plus a map of the other `files`.
 
     `files` are the scan's files (paths relative to `root`); `selected` may name any path, and
     one the scan would skip (a secret, a binary, outside the folder) is left out with the reason.
+    `allow_secrets` names files the user allowed: sent unredacted, even if named like a secret.
     """
     real = scan.open_root(root)
     listed = [f.path if isinstance(f, scan.FileEntry) else f for f in files]
     builder = _Builder(count_tokens, budget_tokens)
+    builder.allowed = {"/".join(scan.safe_relative_parts(p)) for p in allow_secrets if p}
+    builder.max_file_bytes, builder.secret_cache = max_file_bytes, secret_cache
     builder.add_header(f"{FILES_HEADER}{real.name}` (paths are relative to it).\n\n")
     listed_set = set(listed)
     wanted: list[str] = []
@@ -99,6 +121,9 @@ class _Builder:
         self.parts: list[str] = []
         self.used = 0
         self.result = WorkspaceContext(text="", tokens=0, budget=max(0, budget))
+        self.allowed: set[str] = set()
+        self.max_file_bytes = rules.DEFAULT_MAX_FILE_BYTES
+        self.secret_cache = secrets.SHARED_CACHE
 
     @property
     def room(self) -> int:
@@ -120,27 +145,44 @@ class _Builder:
         self._take(text)
 
     def add_file(self, root: os.PathLike[str], rel: str, known: bool) -> None:
-        if not known:  # not in the scan: tell why the scan skips it, or take it if it is fine
+        allowed = rel in self.allowed
+        if not known or allowed:  # not in the scan: tell why it skips it, or take it if fine
             try:
-                reason = scan.explain_path(root, rel)
+                reason = scan.explain_path(
+                    root, rel, max_file_bytes=self.max_file_bytes, include_secrets=allowed
+                )
             except scan.WorkspaceError as exc:
                 reason = str(exc)
             if reason is not None:
                 self.leave_out(rel, reason)
                 return
+        abs_path = os.path.join(root, *rel.split("/"))
         try:
-            with open(os.path.join(root, *rel.split("/")), "rb") as handle:
-                decoded = decode_source(handle.read())
+            data, info = scan.read_regular_file(abs_path, self.max_file_bytes)
         except OSError as exc:
             self.leave_out(rel, f"cannot be read ({(exc.strerror or str(exc)).lower()})")
             return
+        decoded = decode_source(data)
         block = _file_block(rel, decoded.text)
-        tokens = self._take(block)
-        if tokens is None:
-            needs = self.count(block)
+        needs = self.count(block)
+        if needs > self.room:  # checked before the secret scan: what cannot go needs no scan
             self.leave_out(
                 rel, f"does not fit the token budget (needs {needs:,}, {self.room:,} left)"
             )
+            return
+        if not allowed:
+            found = self.secret_cache.findings(os.fspath(abs_path), info, decoded.text)
+            if found:
+                redacted = secrets.redact(decoded.text, found)
+                block = _file_block(rel, redacted.text)
+                reason = secrets.REDACTED_PREFIX + redacted.describe()
+                self.result.redacted.append(
+                    RedactedFile(rel, redacted.lines, redacted.kinds, reason)
+                )
+        tokens = self._take(block)
+        if tokens is None:  # the notes made it longer than the secrets were
+            self.leave_out(rel, f"does not fit the token budget ({self.room:,} tokens left)")
+            self.result.redacted = [r for r in self.result.redacted if r.path != rel]
             return
         self.result.included.append(IncludedFile(rel, tokens, decoded.encoding))
 
@@ -182,6 +224,11 @@ class _Builder:
     def omitted_note(self, unlisted: int) -> str:
         """What the prompt says it leaves out: requested files by name, the rest by number."""
         lines = [
+            f"In {item.path}, {secrets.line_list(item.lines)} hold secrets and were replaced by"
+            " a note: leave those lines as they are in any edit."
+            for item in self.result.redacted
+        ]
+        lines += [
             f"Not shown: {item.path} ({item.reason})."
             for item in self.result.left_out
             if item.reason != NO_ROOM

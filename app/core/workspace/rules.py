@@ -95,6 +95,9 @@ _TOKEN_LINE = re.compile(
 _PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 
 
+SENSITIVE_REASON_PREFIX = "looks like a secret: "  # every secret reason starts so
+
+
 def dir_reason(name: str) -> str | None:
     """Why a folder with this name is not entered, or None to enter it."""
     if name in VCS_DIRS:

@@ -44,6 +44,8 @@ class SkippedEntry:
     path: str  # relative to the folder, "/"-separated; a folder's ends with "/"
     reason: str
     is_dir: bool = False
+    # Skipped or redacted for holding a secret: the user may allow the file (send it as it is).
+    secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +234,7 @@ def _file_outcome(
         for candidate in names:
             reason = rules.secret_name_reason(candidate)
             if reason is not None:
-                return SkippedEntry(rel, reason)
+                return SkippedEntry(rel, reason, secret=True)
     reason = rules.binary_suffix_reason(name)
     if reason is not None:
         return SkippedEntry(rel, reason)
@@ -245,7 +247,8 @@ def _file_outcome(
         return SkippedEntry(rel, _unreadable("file", exc))
     reason = rules.content_reason(name, head, options.include_secrets)
     if reason is not None:
-        return SkippedEntry(rel, reason)
+        is_secret = reason.startswith(rules.SENSITIVE_REASON_PREFIX)
+        return SkippedEntry(rel, reason, secret=is_secret)
     return FileEntry(rel, info.st_size)
 
 
@@ -255,6 +258,33 @@ def read_head(abs_path: str, n_bytes: int = rules.HEAD_BYTES) -> bytes:
     fd = os.open(abs_path, flags)
     try:
         return os.read(fd, n_bytes)
+    finally:
+        os.close(fd)
+
+
+def read_regular_file(abs_path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """A regular file's bytes and its stat, read through one descriptor (so the bytes are the
+    stat's file). OSError for anything else, or for a file over `max_bytes`: files grow."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(abs_path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file", abs_path)
+        if info.st_size > max_bytes:
+            size, limit = rules.human_size(info.st_size), rules.human_size(max_bytes)
+            raise OSError(0, f"now {size}, over the {limit} limit", abs_path)
+        chunks, left = [], max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:
+            raise OSError(0, f"grew past the {rules.human_size(max_bytes)} limit", abs_path)
+        return data, info
     finally:
         os.close(fd)
 
