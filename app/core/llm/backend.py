@@ -8,6 +8,11 @@
   filled: the overrides are how MoE expert tensors stay in host memory while attention goes to the
   GPU (llama.cpp's `-ot`/`--n-cpu-moe`). Loads are serialized by a lock, so the temporary wrap never
   leaks into another load.
+- `Llama.__init__` also compiles every chat template in the GGUF metadata with its own unbounded
+  Jinja environment, even when given a `chat_format`, and Jinja folds constants while compiling
+  (`{{ 9**(9**9) }}` never returns). LeanCoder renders prompts itself under limits
+  (`app.core.llm.chat_template`), so during a load the formatter class is swapped for one that
+  keeps nothing and compiles nothing.
 - Token pieces are decoded with a buffer large enough for any token and memoized: the vocabulary
   never changes while a model is loaded, and this is on the per-token path.
 """
@@ -23,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import llama_cpp
+from llama_cpp import llama_chat_format
 from llama_cpp import llama_cpp as llama_api
 
 log = logging.getLogger("leancoder.llama")
@@ -91,6 +97,24 @@ def _override_array(overrides: Sequence[tuple[str, int]]) -> ctypes.Array[_Tenso
     return array
 
 
+def refuse_chat_completion(*_args: Any, **_kwargs: Any) -> Any:
+    """The chat handler given to `Llama`: its own chat formatting is never the one to use."""
+    raise RuntimeError(
+        "LeanCoder renders prompts with its own bounded chat template "
+        "(app.core.llm.chat_template); Llama.create_chat_completion is not used"
+    )
+
+
+class _UncompiledChatFormatter:
+    """Takes the place of `llama_chat_format.Jinja2ChatFormatter` while a model loads."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        pass  # the template is not compiled, nor kept
+
+    def to_chat_handler(self) -> Callable[..., Any]:
+        return refuse_chat_completion
+
+
 @contextlib.contextmanager
 def model_params_hook(
     progress: ProgressFn | None, buffer_overrides: Sequence[tuple[str, int]] = ()
@@ -100,9 +124,11 @@ def model_params_hook(
     `progress(fraction)` returns False to abort the load (llama.cpp then fails the load cleanly).
     `buffer_overrides` are (regex over tensor names, ggml buffer-type pointer) pairs; the first
     match places a tensor (see `app.core.llm.devices.cpu_buffer_type`).
+    Within it, `Llama` also compiles none of the file's chat templates (see the module notes).
     """
     with _LOAD_LOCK:
         original = llama_api.llama_model_default_params
+        original_formatter = llama_chat_format.Jinja2ChatFormatter
         keep_alive: list[Any] = []
 
         def patched() -> Any:
@@ -126,10 +152,12 @@ def model_params_hook(
             return params
 
         llama_api.llama_model_default_params = patched
+        llama_chat_format.Jinja2ChatFormatter = _UncompiledChatFormatter  # type: ignore[misc,assignment]
         try:
             yield
         finally:
             llama_api.llama_model_default_params = original
+            llama_chat_format.Jinja2ChatFormatter = original_formatter  # type: ignore[misc]
 
 
 class TokenPieces:

@@ -26,6 +26,7 @@ from app.core.gguf.header import GGUFHeader, read_header
 from app.core.llm import backend as llama_backend
 from app.core.llm.chat_template import ChatTemplate, Message
 from app.core.llm.kv_shift import CacheMode, CacheOutcome, shift_out_span
+from app.core.llm.template_limits import RenderLimits, TemplateCancelled
 from app.core.thinking.control import ThinkingController
 from app.core.thinking.early_exit import early_exit_for
 from app.core.thinking.filler_words import FillerMatch, normalise_words, scan_vocabulary
@@ -276,6 +277,8 @@ class Engine:
                     n_threads=options.n_threads,
                     n_batch=options.n_batch,
                     verbose=False,
+                    # Prompts are rendered by our bounded ChatTemplate, never by llama_cpp's own.
+                    chat_handler=llama_backend.refuse_chat_completion,
                 )
         except (ValueError, RuntimeError, OSError, MemoryError) as exc:
             if cancel and cancel.is_set():
@@ -301,7 +304,16 @@ class Engine:
             elif template_source is None and options.template == "model":
                 notes.append("The model has no chat template; using the generic ChatML format.")
             name = "custom" if options.template_override is not None else ""
-            self._template = ChatTemplate(template_source, bos_token=bos, eos_token=eos, name=name)
+            self._template = ChatTemplate(
+                template_source,
+                bos_token=bos,
+                eos_token=eos,
+                name=name,
+                label=f"{name or 'model'} chat template of {path.name}"
+                if template_source is not None
+                else "",
+                limits=RenderLimits.for_context(llm.n_ctx()),
+            )
         except Exception:
             self.unload()
             raise
@@ -346,10 +358,16 @@ class Engine:
 
     # -- prompts -------------------------------------------------------------------------------
 
-    def render_prompt(self, messages: Sequence[Message], **template_vars: Any) -> str:
+    def render_prompt(
+        self, messages: Sequence[Message], cancel: CancelToken | None = None, **template_vars: Any
+    ) -> str:
+        """The prompt for `messages`, rendered under the template's limits; `cancel` stops it
+        (TemplateCancelled)."""
         self._require()
         assert self._template is not None
-        return self._template.render(messages, add_generation_prompt=True, **template_vars)
+        return self._template.render(
+            messages, add_generation_prompt=True, cancel=cancel, **template_vars
+        )
 
     def tokenize_prompt(self, prompt: str) -> list[int]:
         llm = self._require()
@@ -385,7 +403,12 @@ class Engine:
         sampling = sampling or SamplingParams()
         policy = policy or UNPRUNED
         fmt = self.info.thinking_format
-        prompt = self.render_prompt(messages)
+        try:
+            prompt = self.render_prompt(messages, cancel)
+        except TemplateCancelled:  # Stop while a slow template renders: a stopped reply
+            stopped = ReplyStats(policy=policy.name, finish_reason="cancelled")
+            yield GenerationEvent("done", Channel.ANSWER, "", stopped)
+            return
         if force_thinking:
             fmt = fmt if fmt is not ThinkingFormat.NONE else ThinkingFormat.THINK_TAGS
             if not prompt_opens_thinking(prompt, fmt):
