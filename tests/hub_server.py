@@ -13,12 +13,19 @@ drops the Authorization header, as with the real CDN):
 
     HEAD|GET /blobs/SHA256   200, or 206 with Content-Range for `Range: bytes=START-[END]`
 
+A file added with `lfs=False` is served like a small git file on the real hub: the resolve URL
+answers 200 itself (no redirect, no X-Linked-*), with the git blob id as its ETag, and honours
+`If-Range`.
+
 Knobs: drop the connection mid-file, serve wrong bytes, throttle, advertise a fake size, require
-a token; every request is recorded (method, path, headers, which server).
+a token, change the file after a drop, refuse ranges with 416, answer ranges with empty 206s,
+override any header of the hub's answer, or script the CDN's replies one by one (the fuzz tests);
+every request is recorded (method, path, headers, which server, when).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import socket
@@ -57,6 +64,12 @@ class HubEntry:
     size: int
     advertised_size: int | None = None  # X-Linked-Size to claim instead of the real size
     token: str | None = None  # a gated repo: this bearer token is required
+    lfs: bool = True  # False: a plain git file, served by the hub itself with no SHA-256
+
+    @property
+    def etag(self) -> str:
+        """The ETag the bytes are served with: the SHA-256 (LFS) or a git-style blob id."""
+        return self.sha256 if self.lfs else hashlib.sha1(self.sha256.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ class Recorded:
     method: str
     path: str
     headers: dict[str, str]
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -74,6 +88,61 @@ class Knobs:
     corrupt: bool = False  # flip one byte in the middle of the file
     throttle_bps: float | None = None  # bytes per second per response
     ignore_range: bool = False  # answer Range requests with the whole file (200)
+    swap_on_drop: Path | None = None  # after a drop, the file's content becomes this file's
+    ignore_if_range: bool = False  # serve a range of whatever the file is now, changed or not
+    range_416: int = 0  # answer this many Range requests with 416
+    empty_206: bool = False  # answer Range requests with 206 and no body
+    head: dict[str, str | None] = field(default_factory=dict)  # the hub's headers, overridden
+    # (None removes one)
+    cdn_script: list[Scripted | Misbehave] = field(default_factory=list)  # the next CDN
+    # replies, in order; then the CDN behaves again
+
+
+@dataclass(frozen=True)
+class Misbehave:
+    """One CDN reply built from the request: the file's bytes for the asked range, bent.
+
+    body: right | short (half) | long (1,000 bytes too many) | empty | garbage (reversed bytes);
+    content_range: right | wrong_start | garbage | none | wrong_total;
+    etag: right | other | weak | none; length: body | more (announce 100 more, then hang up) |
+    none (no Content-Length: the body ends when the connection closes)."""
+
+    status: int = 206
+    body: str = "right"
+    content_range: str = "right"
+    etag: str = "right"
+    length: str = "body"
+
+    def render(self, entry: HubEntry, wanted: str | None) -> Scripted:
+        first, _, last = (wanted or "bytes=0-").removeprefix("bytes=").partition("-")
+        start = int(first) if first.isdigit() else 0
+        end = int(last) if last.isdigit() else entry.size - 1
+        right = entry.path.read_bytes()[start : end + 1]
+        body = {"right": right, "short": right[: len(right) // 2], "long": right + b"\x01" * 1000,
+                "empty": b"", "garbage": right[::-1]}[self.body]  # fmt: skip
+        headers: dict[str, str] = {}
+        ranges = {"right": f"bytes {start}-{end}/{entry.size}",
+                  "wrong_start": f"bytes {start + 7}-{end}/{entry.size}",
+                  "garbage": "bytes x-y/z", "wrong_total": f"bytes {start}-{end}/{entry.size + 1}"}
+        if self.content_range in ranges:
+            headers["Content-Range"] = ranges[self.content_range]
+        etags = {"right": f'"{entry.etag}"', "other": '"0ther"', "weak": f'W/"{entry.etag}"'}
+        if self.etag in etags:
+            headers["ETag"] = etags[self.etag]
+        length = {"body": None, "more": len(body) + 100, "none": -1}[self.length]
+        return Scripted(self.status, headers, body, length)
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """One CDN reply exactly as given. `length` is the Content-Length to announce (None: the
+    body's; -1: none, the body ends when the connection closes); a body shorter than announced
+    is cut short by closing the connection. The connection is closed after every scripted reply."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    length: int | None = None
 
 
 @dataclass
@@ -98,7 +167,9 @@ class FakeHub:
     def record(self, server: str, handler: BaseHTTPRequestHandler) -> None:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
-            self.requests.append(Recorded(server, handler.command, handler.path, headers))
+            self.requests.append(
+                Recorded(server, handler.command, handler.path, headers, time.monotonic())
+            )
 
     def seen(self, server: str | None = None, method: str | None = None) -> list[Recorded]:
         with self._lock:
@@ -116,6 +187,22 @@ class FakeHub:
                 self.knobs.drops -= 1
                 return True
             return False
+
+    def take_416(self) -> bool:
+        with self._lock:
+            if self.knobs.range_416 > 0:
+                self.knobs.range_416 -= 1
+                return True
+            return False
+
+    def take_scripted(self) -> Scripted | Misbehave | None:
+        with self._lock:
+            return self.knobs.cdn_script.pop(0) if self.knobs.cdn_script else None
+
+    def swap_content(self, entry: HubEntry, path: Path) -> None:
+        """The file changes upstream: new bytes, new SHA-256, new ETag, same name."""
+        with self._lock:
+            entry.path, entry.sha256, entry.size = path, sha256_of(path), path.stat().st_size
 
     @contextmanager
     def running(self) -> Iterator[FakeHub]:
@@ -197,16 +284,24 @@ class _HubHandler(_Handler):
             if auth != f"Bearer {entry.token}":
                 message = "Invalid credentials in Authorization header"
                 return self.reply(401, {"X-Error-Message": message}, b"bad token")
-        self.reply(
-            302,
-            {
-                "X-Repo-Commit": COMMIT,
-                "X-Linked-Etag": f'"{entry.sha256}"',
-                "X-Linked-Size": str(entry.advertised_size or entry.size),
-                "ETag": '"1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c"',
-                "Location": f"{fake.cdn_base}/blobs/{entry.sha256}",
-            },
-        )
+        if not entry.lfs:  # a plain git file: the hub serves the bytes itself
+            return _serve_bytes(self, entry, {"X-Repo-Commit": COMMIT, **_present(fake.knobs.head)})
+        headers = {
+            "X-Repo-Commit": COMMIT,
+            "X-Linked-Etag": f'"{entry.sha256}"',
+            "X-Linked-Size": str(entry.advertised_size or entry.size),
+            "ETag": '"1f2e3d4c5b6a79881f2e3d4c5b6a79881f2e3d4c"',
+            "Location": f"{fake.cdn_base}/blobs/{entry.sha256}",
+        }
+        for key, value in fake.knobs.head.items():
+            headers.pop(key, None)
+            if value is not None:
+                headers[key] = value
+        self.reply(302, headers)
+
+
+def _present(overrides: dict[str, str | None]) -> dict[str, str]:
+    return {k: v for k, v in overrides.items() if v is not None}
 
 
 class _CdnHandler(_Handler):
@@ -219,61 +314,98 @@ class _CdnHandler(_Handler):
     def serve_blob(self) -> None:
         fake = self.server.fake
         fake.record("cdn", self)
+        scripted = fake.take_scripted()
         sha = urlsplit(self.path).path.rsplit("/", 1)[-1]
         entry = fake.by_sha(sha)
+        if isinstance(scripted, Misbehave) and entry is not None:
+            scripted = scripted.render(entry, self.headers.get("Range"))
+        if isinstance(scripted, Scripted):
+            return self.scripted(scripted)
         if entry is None:
             return self.reply(404, {}, b"no such blob")
-        start, end = 0, entry.size - 1
-        wanted = self.headers.get("Range")
-        partial = wanted is not None and not fake.knobs.ignore_range
-        if partial:
-            assert wanted is not None
-            first, _, last = wanted.removeprefix("bytes=").partition("-")
-            start, end = int(first), int(last) if last else entry.size - 1
-            if start >= entry.size:
-                return self.reply(416, {"Content-Range": f"bytes */{entry.size}"})
-        self.send_response(206 if partial else 200)
-        if partial:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{entry.size}")
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", f'"{entry.sha256}"')
-        self.send_header("Content-Length", str(end - start + 1))
-        self.end_headers()
-        if self.command == "HEAD":
-            return None
-        self.stream(entry, start, end)
+        _serve_bytes(self, entry, {})
 
-    def stream(self, entry: HubEntry, start: int, end: int) -> None:
-        fake = self.server.fake
-        knobs = fake.knobs
-        drop_at = knobs.drop_after if fake.take_drop() else None
-        middle = entry.size // 2
-        sent = 0
-        began = time.monotonic()
-        with entry.path.open("rb") as source:
-            source.seek(start)
-            position = start
-            while position <= end:
-                block = bytearray(source.read(min(SEND_BLOCK, end - position + 1)))
-                if knobs.corrupt and position <= middle < position + len(block):
-                    block[middle - position] ^= 0xFF
-                if drop_at is not None and sent + len(block) > drop_at:
-                    self.wfile.write(block[: drop_at - sent])
-                    self.wfile.flush()
-                    self.connection.shutdown(socket.SHUT_RDWR)  # mid-body: the client sees EOF
-                    self.close_connection = True
-                    return
-                try:
-                    self.wfile.write(block)
-                except (BrokenPipeError, ConnectionResetError):  # the client went away
-                    self.close_connection = True
-                    return
-                sent += len(block)
-                position += len(block)
-                if knobs.throttle_bps:
-                    ahead = sent / knobs.throttle_bps - (time.monotonic() - began)
-                    if ahead > 0:
-                        time.sleep(ahead)
+    def scripted(self, reply: Scripted) -> None:
+        self.close_connection = True
+        self.send_response(reply.status)
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        length = len(reply.body) if reply.length is None else reply.length
+        if length >= 0:
+            self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            with contextlib.suppress(OSError):
+                self.wfile.write(reply.body[: length if length >= 0 else None])
+                self.wfile.flush()
+
+
+def _serve_bytes(handler: _Handler, entry: HubEntry, extra: dict[str, str]) -> None:
+    """200 or 206 with the entry's bytes, honouring Range and If-Range, and the byte knobs."""
+    fake = handler.server.fake
+    knobs = fake.knobs
+    start, end = 0, entry.size - 1
+    wanted = handler.headers.get("Range")
+    if_range = handler.headers.get("If-Range")
+    partial = wanted is not None and not knobs.ignore_range
+    if partial and if_range not in (None, f'"{entry.etag}"') and not knobs.ignore_if_range:
+        partial = False  # RFC 9110: the file changed, so the whole (new) file comes back
+    etag = {"ETag": f'"{entry.etag}"', "Accept-Ranges": "bytes", **extra}
+    if partial:
+        assert wanted is not None
+        first, _, last = wanted.removeprefix("bytes=").partition("-")
+        start, end = int(first), int(last) if last else entry.size - 1
+        if start >= entry.size or fake.take_416():
+            return handler.reply(416, {"Content-Range": f"bytes */{entry.size}", **extra})
+        if knobs.empty_206:
+            return handler.reply(206, {"Content-Range": f"bytes {start}-{end}/{entry.size}"})
+    handler.send_response(206 if partial else 200)
+    if partial:
+        handler.send_header("Content-Range", f"bytes {start}-{end}/{entry.size}")
+    for key, value in etag.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(end - start + 1))
+    handler.end_headers()
+    if handler.command == "HEAD":
+        return None
+    _stream(handler, entry, start, end)
+
+
+def _stream(handler: _Handler, entry: HubEntry, start: int, end: int) -> None:
+    fake = handler.server.fake
+    knobs = fake.knobs
+    drop_at = knobs.drop_after if fake.take_drop() else None
+    middle = entry.size // 2
+    sent = 0
+    began = time.monotonic()
+    with entry.path.open("rb") as source:
+        source.seek(start)
+        position = start
+        while position <= end:
+            block = bytearray(source.read(min(SEND_BLOCK, end - position + 1)))
+            if knobs.corrupt and position <= middle < position + len(block):
+                block[middle - position] ^= 0xFF
+            if drop_at is not None and sent + len(block) > drop_at:
+                handler.wfile.write(block[: drop_at - sent])
+                handler.wfile.flush()
+                handler.connection.shutdown(socket.SHUT_RDWR)  # mid-body: the client sees EOF
+                handler.close_connection = True
+                if knobs.swap_on_drop is not None:
+                    fake.swap_content(entry, knobs.swap_on_drop)
+                    knobs.swap_on_drop = None
+                return
+            try:
+                handler.wfile.write(block)
+            except (BrokenPipeError, ConnectionResetError):  # the client went away
+                handler.close_connection = True
+                return
+            sent += len(block)
+            position += len(block)
+            if knobs.throttle_bps:
+                ahead = sent / knobs.throttle_bps - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
 
 
 # -- a forward proxy ---------------------------------------------------------------------------

@@ -8,36 +8,40 @@ failure and offers no cancel. The steps:
 1. HEAD the file: commit, ETag (for an LFS file, `X-Linked-ETag` is its SHA-256), size, CDN URL.
 2. Check free disk space for what is still missing, before a byte is written.
 3. Continue the partial file if there is one (its bytes are hashed first), else start it.
-4. Stream with a Range header; a dropped connection or a stalled read resumes where it stopped.
+4. Stream with a Range header; a dropped connection or a stalled read resumes where it stopped
+   (app.core.models.range_fetch: what a hostile or broken server can do there, and the answer).
 5. Compare the SHA-256 with the hub's (huggingface_hub does not): a mismatch deletes the file.
 6. Check the GGUF header, then move the file into the Hugging Face cache (or the chosen folder).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import os
 import shutil
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Literal
 
 import filelock
-import httpx2
 
 from app.core.errors import ModelFileError
 from app.core.gguf.header import read_header
 from app.core.models import hub_cache
-from app.core.models.download_target import DownloadError, DownloadTarget, resolve_download_target
-from app.core.models.hub_client import (
-    HubFile,
-    connection_message,
-    fetch_file_metadata,
-    request_headers,
+from app.core.models.download_progress import (
+    CancelFlag,
+    DownloadCancelled,
+    DownloadProgress,
+    Meter,
+    ProgressCallback,
+    check_cancel,
 )
+from app.core.models.download_target import DownloadError, DownloadTarget, resolve_download_target
+from app.core.models.hub_client import HubFile, fetch_file_metadata
 from app.core.models.network import NetworkSettings, load_network_settings, require_online
+from app.core.models.range_fetch import DiscardPartial, FileChangedUpstream, Hasher, fetch_rest
 from app.core.units import human_bytes
 
 __all__ = [
@@ -54,23 +58,10 @@ __all__ = [
     "resolve_download_target",
 ]
 
+log = logging.getLogger(__name__)
 
 HASH_BLOCK = 8 * 1024 * 1024
-MAX_TRIES_WITHOUT_PROGRESS = 5
 DISK_MARGIN_BYTES = 64 * 1024 * 1024  # leave the disk usable after the download
-PROGRESS_INTERVAL_S = 0.1
-
-Phase = Literal["checking", "downloading"]
-
-
-class CancelFlag(Protocol):
-    """Anything with `is_set()`, such as `threading.Event`."""
-
-    def is_set(self) -> bool: ...
-
-
-class DownloadCancelled(DownloadError):
-    """The user cancelled; the partial file is kept so the next run resumes."""
 
 
 class ChecksumMismatchError(DownloadError):
@@ -79,19 +70,6 @@ class ChecksumMismatchError(DownloadError):
 
 class DiskSpaceError(DownloadError):
     """Not enough free disk space for the download (nothing was written)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadProgress:
-    phase: Phase  # "checking": hashing a partial file before resuming it
-    done: int  # bytes on disk (or hashed, while checking)
-    total: int | None  # None when the server did not say
-    speed: float  # bytes per second over the last few seconds
-    eta: float | None  # seconds left, when it can be estimated
-
-    @property
-    def fraction(self) -> float | None:
-        return min(1.0, self.done / self.total) if self.total else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +82,7 @@ class DownloadResult:
     already_present: bool
     architecture: str
     commit: str | None
-
-
-ProgressCallback = Callable[[DownloadProgress], None]
-Hasher = Any  # hashlib's object type is private (`_hashlib.HASH`)
+    notes: tuple[str, ...] = ()  # what the user should know, e.g. that the download restarted
 
 
 def check_free_disk(folder: Path, needed: int) -> None:
@@ -145,6 +120,30 @@ def download_model(
         if local is not None and local.is_file():
             return _present(local, commit=None)
         require_online(network, f"download {target.display}")
+    try:
+        return _download_from_hub(target, network, cache, dest_dir, progress, cancel)
+    except FileChangedUpstream as changed:
+        # The partial of the old file is gone; fetch the new metadata and start over, once.
+        note = f"{str(changed).rstrip('.')}. The download started over with the new file."
+        log.warning(note)
+        try:
+            result = _download_from_hub(target, network, cache, dest_dir, progress, cancel)
+        except FileChangedUpstream as again:
+            raise DownloadError(
+                f"{again}, again after starting over; the partial file was deleted. Try again "
+                "later, when the repository has settled."
+            ) from again
+        return dataclasses.replace(result, notes=(note, *result.notes))
+
+
+def _download_from_hub(
+    target: DownloadTarget,
+    network: NetworkSettings,
+    cache: Path,
+    dest_dir: Path | None,
+    progress: ProgressCallback | None,
+    cancel: CancelFlag | None,
+) -> DownloadResult:
     hub_file = fetch_file_metadata(target, network)
     if target.sha256 and hub_file.sha256 and target.sha256 != hub_file.sha256:
         raise ChecksumMismatchError(
@@ -210,16 +209,23 @@ def _download_locked(
     size = hub_file.size
     have = place.partial.stat().st_size if place.partial.exists() else 0
     if size is not None and have > size:  # not a prefix of this file: start over
+        log.info("partial %s is larger than the file (%d > %d); starting over", place.partial,
+                 have, size)  # fmt: skip
         place.partial.unlink()
         have = 0
-    meter = _Meter(progress, size)
+    meter = Meter(progress, size)
     hasher = hashlib.sha256()
-    with place.partial.open("ab") as out:
-        if have:
-            _hash_existing(place.partial, have, hasher, meter, cancel)
-        done, hasher = _transfer(hub_file, network, out, have, hasher, meter, cancel)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with place.partial.open("ab") as out:
+            if have:
+                _hash_existing(place.partial, have, hasher, meter, cancel)
+            fetched = fetch_rest(hub_file, network, out, have, hasher, meter, cancel)
+            out.flush()
+            os.fsync(out.fileno())
+    except (DiscardPartial, FileChangedUpstream):
+        place.partial.unlink(missing_ok=True)
+        raise
+    done, hasher = fetched.done, fetched.hasher
     if size is not None and done != size:
         place.partial.unlink(missing_ok=True)
         raise DownloadError(
@@ -252,140 +258,20 @@ def _download_locked(
         already_present=False,
         architecture=header.architecture,
         commit=hub_file.commit,
+        notes=tuple(fetched.notes),
     )
 
 
 def _hash_existing(
-    partial: Path, have: int, hasher: Hasher, meter: _Meter, cancel: CancelFlag | None
+    partial: Path, have: int, hasher: Hasher, meter: Meter, cancel: CancelFlag | None
 ) -> None:
     with partial.open("rb") as stream:
         hashed = 0
         while hashed < have:
-            _check_cancel(cancel, partial)
+            check_cancel(cancel, partial)
             block = stream.read(min(HASH_BLOCK, have - hashed))
             if not block:
                 break
             hasher.update(block)
             hashed += len(block)
             meter.report("checking", hashed, total=have)
-
-
-def _transfer(
-    hub_file: HubFile,
-    network: NetworkSettings,
-    out: BinaryIO,
-    have: int,
-    hasher: Hasher,
-    meter: _Meter,
-    cancel: CancelFlag | None,
-) -> tuple[int, Hasher]:
-    """Append the rest of the file to `out`; returns the bytes now on disk and their hash (a
-    fresh one when the server ignored the Range header and sent the whole file again)."""
-    from huggingface_hub import get_session
-
-    headers = request_headers(network, hub_file)
-    done = have
-    meter.start(done)
-    failures = 0
-    host = httpx2.URL(hub_file.location).host
-    while hub_file.size is None or done < hub_file.size:
-        _check_cancel(cancel, Path(out.name))
-        request_headers_now = dict(headers, Range=f"bytes={done}-") if done else headers
-        before = done
-        try:
-            with get_session().stream(
-                "GET", hub_file.location, headers=request_headers_now
-            ) as response:
-                if response.status_code >= 400:
-                    raise DownloadError(
-                        f"{host} answered HTTP {response.status_code} for the file's bytes; "
-                        "try again later."
-                    )
-                if done and not _continues_at(response, done):
-                    # The server ignored the Range header: the body is the whole file.
-                    out.truncate(0)
-                    hasher = hashlib.sha256()
-                    done = 0
-                for chunk in response.iter_bytes():  # as received: a drop loses nothing
-                    _check_cancel(cancel, Path(out.name))
-                    out.write(chunk)
-                    hasher.update(chunk)
-                    done += len(chunk)
-                    meter.report("downloading", done)
-            if hub_file.size is None:
-                break
-            if done > hub_file.size:
-                raise DownloadError(f"{host} sent more bytes than the file has; try again.")
-        except httpx2.TransportError as exc:  # dropped connection, stalled read, refused
-            failures = 0 if done > before else failures + 1
-            if failures >= MAX_TRIES_WITHOUT_PROGRESS:
-                kept = " The partial file is kept: run the download again to resume."
-                raise DownloadError(connection_message(exc, host, network.proxy) + kept) from exc
-            _sleep(min(8.0, 0.5 * 2**failures), cancel, Path(out.name))
-    meter.report("downloading", done, force=True)
-    return done, hasher
-
-
-def _continues_at(response: httpx2.Response, offset: int) -> bool:
-    if response.status_code != 206:
-        return False
-    content_range = response.headers.get("Content-Range", "")  # "bytes START-END/TOTAL"
-    try:
-        return int(content_range.split()[1].split("-")[0]) == offset
-    except (IndexError, ValueError):
-        return False
-
-
-def _check_cancel(cancel: CancelFlag | None, partial: Path) -> None:
-    if cancel is not None and cancel.is_set():
-        kept = partial.stat().st_size if partial.exists() else 0
-        raise DownloadCancelled(
-            f"Download cancelled; {human_bytes(kept)} kept, so running it again resumes from there."
-        )
-
-
-def _sleep(seconds: float, cancel: CancelFlag | None, partial: Path) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        _check_cancel(cancel, partial)
-        time.sleep(min(0.05, max(0.0, end - time.monotonic())))
-
-
-class _Meter:
-    """Turns byte counts into throttled progress reports with speed (over ~5 s) and ETA."""
-
-    WINDOW_S = 5.0
-
-    def __init__(self, callback: ProgressCallback | None, total: int | None) -> None:
-        self._callback = callback
-        self._total = total
-        self._samples: list[tuple[float, int]] = []
-        self._last_report = 0.0
-
-    def start(self, done: int) -> None:
-        self._samples = [(time.monotonic(), done)]
-
-    def report(
-        self, phase: Phase, done: int, total: int | None = None, force: bool = False
-    ) -> None:
-        if self._callback is None:
-            return
-        now = time.monotonic()
-        if phase == "downloading":
-            self._samples.append((now, done))
-            while len(self._samples) > 2 and now - self._samples[0][0] > self.WINDOW_S:
-                self._samples.pop(0)
-        whole = total if total is not None else self._total
-        finished = whole is not None and done >= whole  # a phase's last report always goes out
-        if not (force or finished or now - self._last_report >= PROGRESS_INTERVAL_S):
-            return
-        self._last_report = now
-        speed = self._speed(now) if phase == "downloading" else 0.0
-        eta = (whole - done) / speed if whole is not None and speed > 0 else None
-        self._callback(DownloadProgress(phase, done, whole, speed, eta))
-
-    def _speed(self, now: float) -> float:
-        if len(self._samples) < 2:
-            return 0.0
-        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
-        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0

@@ -11,6 +11,11 @@ from app.core.errors import LeanCoderError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Characters that change what a path means on some OS: `\` separates folders on Windows, `:`
+# starts a drive letter or an NTFS stream, NUL ends a C string, control characters hide in logs.
+_UNSAFE_IN_PATH = re.compile(r"[\\:\x00-\x1f\x7f]")
+MAX_PATH_PART = 255
+MAX_PATH_TEXT = 1024
 
 
 class DownloadError(LeanCoderError):
@@ -73,15 +78,17 @@ def make_target(
             f"'{repo}' is not a hub repository id: it must look like OWNER/NAME "
             "(letters, digits, '-', '_' and '.')."
         )
-    pieces = filename.split("/")
-    if any(p in {"", ".", ".."} for p in pieces):
-        raise DownloadError(f"'{filename}' is not a file path inside a repository.")
+    if not is_safe_relative_path(filename):
+        raise DownloadError(
+            f"'{_shown(filename)}' is not a file path inside a repository: it must be relative, "
+            "'/'-separated, without '..', '\\', ':' or control characters."
+        )
     if not filename.lower().endswith(".gguf"):
         raise DownloadError(
             f"'{filename}' is not a GGUF file: LeanCoder downloads files ending in .gguf."
         )
-    if not revision or any(p in {"", ".."} for p in revision.split("/")):
-        raise DownloadError(f"'{revision}' is not a valid revision.")
+    if not is_safe_relative_path(revision):
+        raise DownloadError(f"'{_shown(revision)}' is not a valid revision.")
     return DownloadTarget(
         repo=repo,
         filename=filename,
@@ -90,6 +97,22 @@ def make_target(
         size_hint=size_hint if size_hint and size_hint > 0 else None,
         label=label,
     )
+
+
+def is_safe_relative_path(text: str) -> bool:
+    """True for a `/`-separated relative path that stays where it is joined on every OS: no
+    empty, `.` or `..` part, no backslash, drive letter, NUL or control character, bounded
+    length. Every path part that comes from a spec, the catalog or a server passes this first."""
+    if not text or len(text) > MAX_PATH_TEXT or _UNSAFE_IN_PATH.search(text):
+        return False
+    parts = text.split("/")
+    return all(p not in {"", ".", ".."} and len(p) <= MAX_PATH_PART for p in parts)
+
+
+def _shown(text: str) -> str:
+    """`text` for a message: control characters escaped, long text cut."""
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= 120 else escaped[:117] + "..."
 
 
 def _from_catalog(key: str) -> DownloadTarget:

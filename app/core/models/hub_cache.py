@@ -11,6 +11,11 @@ The cache layout is huggingface_hub's own, so other tools (transformers, llama.c
 The partial download is `blobs/<etag>.incomplete`, a stable name (huggingface_hub 2.x uses a
 per-process name and deletes it on failure, which cannot resume): a cancel, a crash or a dropped
 connection leaves it in place and the next run continues it with a Range request.
+
+Every path part here except the cache folder comes from a spec or from a server (the commit, the
+ETag): each is checked before it is joined, every joined path is checked to stay in its folder
+(as huggingface_hub's own pointer-path check does), and the only thing ever removed from a
+snapshot folder is a symlink into this repository's own blobs.
 """
 
 from __future__ import annotations
@@ -20,10 +25,26 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.models.download_target import DownloadTarget
+from app.core.models.download_target import DownloadError, DownloadTarget, is_safe_relative_path
 from app.core.storage.settings import atomic_write_text
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# An ETag used as a file name: a SHA-256, a git object id, or a mirror's own token; never `.`/`..`.
+_SAFE_ETAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class UnsafeCachePathError(DownloadError):
+    """A name from the server or the spec would put a file outside its cache folder, or replace
+    something in the cache that LeanCoder did not make; nothing was written or removed."""
+
+
+def is_commit(text: str) -> bool:
+    """A full git commit id as the hub sends it: 40 lowercase hex digits."""
+    return bool(_COMMIT.match(text))
+
+
+def is_safe_etag(text: str) -> bool:
+    return bool(_SAFE_ETAG.match(text))
 
 
 def default_hub_cache() -> Path:
@@ -59,22 +80,66 @@ class Placement:
 
 
 def cache_placement(cache: Path, target: DownloadTarget, commit: str, etag: str) -> Placement:
+    """Where `target` goes in the cache. Raises UnsafeCachePathError for a commit, ETag, file
+    name or revision that is not a plain name (for example `../../somewhere` from a server)."""
+    _check_names(target, etag)
+    if not is_commit(commit):
+        raise UnsafeCachePathError(
+            f"The hub sent '{_shown(commit)}' as the commit of {target.display}, which is not a "
+            "commit id (40 hex digits); nothing was downloaded. Check the mirror URL."
+        )
     folder = repo_folder(cache, target.repo)
-    blob = folder / "blobs" / etag
-    ref = None if target.revision == commit else folder / "refs" / target.revision
+    blob = _inside(folder / "blobs", etag)
+    ref = None if target.revision == commit else _inside(folder / "refs", target.revision)
     return Placement(
         final=blob,
-        partial=blob.with_name(f"{etag}.incomplete"),
-        lock=cache / ".locks" / folder.name / f"{etag}.lock",
-        pointer=folder / "snapshots" / commit / Path(*target.filename.split("/")),
+        partial=_inside(folder / "blobs", f"{etag}.incomplete"),
+        lock=_inside(cache / ".locks" / folder.name, f"{etag}.lock"),
+        pointer=_inside(folder / "snapshots", f"{commit}/{target.filename}"),
         ref=ref,
     )
 
 
 def folder_placement(folder: Path, target: DownloadTarget, etag: str) -> Placement:
-    final = folder / target.basename
-    partial = folder / f".{target.basename}.{etag[:16]}.incomplete"
+    _check_names(target, etag)
+    final = _inside(folder, target.basename)
+    partial = _inside(folder, f".{target.basename}.{etag[:16]}.incomplete")
     return Placement(final=final, partial=partial, lock=partial.with_name(partial.name + ".lock"))
+
+
+def _check_names(target: DownloadTarget, etag: str) -> None:
+    # make_target checks these too; a DownloadTarget built by hand must not get around it.
+    for what, value in (("file name", target.filename), ("revision", target.revision)):
+        if not is_safe_relative_path(value):
+            raise UnsafeCachePathError(
+                f"'{_shown(value)}' is not a safe {what} for {target.repo}; nothing was written."
+            )
+    if not is_safe_etag(etag):
+        raise UnsafeCachePathError(
+            f"The hub sent '{_shown(etag)}' as the ETag of {target.display}, which cannot be "
+            "used as a file name; nothing was downloaded. Check the mirror URL."
+        )
+
+
+def _inside(folder: Path, relative: str) -> Path:
+    """`folder/relative`, checked to stay inside `folder` (lexically, like huggingface_hub's
+    `_get_pointer_path`, and again with the links among its folders resolved; the last part
+    itself may be a link, as a snapshot entry is: link_pointer decides about that one)."""
+    joined = folder.joinpath(*relative.split("/"))
+    base = os.path.normpath(folder)
+    if os.path.commonpath([base, os.path.normpath(joined)]) != base:
+        raise UnsafeCachePathError(f"{joined} would lie outside {folder}; nothing was written.")
+    real_base = os.path.realpath(folder)
+    if os.path.commonpath([real_base, os.path.realpath(joined.parent)]) != real_base:
+        raise UnsafeCachePathError(
+            f"{joined} leads outside {folder} through a symbolic link; nothing was written."
+        )
+    return joined
+
+
+def _shown(text: str) -> str:
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= 80 else escaped[:77] + "..."
 
 
 def is_complete(place: Placement) -> bool:
@@ -96,11 +161,24 @@ def publish(place: Placement, commit: str) -> Path:
 
 
 def link_pointer(place: Placement) -> None:
+    """Point the snapshot entry at the blob. What is already at the pointer path is replaced only
+    when it is a symlink into this repository's blobs (a stale or dangling link LeanCoder or
+    huggingface_hub made); anything else is left alone and named in the error."""
     assert place.pointer is not None
     pointer = place.pointer
     pointer.parent.mkdir(parents=True, exist_ok=True)
-    if pointer.is_symlink() or pointer.exists():
+    if pointer.is_symlink():
+        if not _links_into(pointer, place.final.parent):
+            raise UnsafeCachePathError(
+                f"{pointer} is a link LeanCoder did not make (it leads to "
+                f"{os.readlink(pointer)}); it was left alone. Move it away, then download again."
+            )
         pointer.unlink()
+    elif pointer.exists():
+        raise UnsafeCachePathError(
+            f"{pointer} is in the way of the downloaded file and is not a cache link; it was "
+            "left alone. Move it away, then download again."
+        )
     target = os.path.relpath(place.final, pointer.parent)
     try:
         os.symlink(target, pointer)
@@ -110,14 +188,25 @@ def link_pointer(place: Placement) -> None:
         os.replace(place.final, pointer)
 
 
+def _links_into(link: Path, blobs: Path) -> bool:
+    """The symlink's own target (not followed further) names a file directly in `blobs`."""
+    aimed = os.path.normpath(os.path.join(link.parent, os.readlink(link)))
+    return os.path.dirname(aimed) == os.path.normpath(blobs)
+
+
 def cached_file(cache: Path, target: DownloadTarget) -> Path | None:
     """The file, when a complete copy for this revision is in the cache (no network)."""
+    if not (is_safe_relative_path(target.filename) and is_safe_relative_path(target.revision)):
+        return None
     folder = repo_folder(cache, target.repo)
     commit = target.revision
-    if not _COMMIT.match(commit):
-        try:
-            commit = (folder / "refs" / target.revision).read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-    pointer = folder / "snapshots" / commit / Path(*target.filename.split("/"))
+    try:
+        if not is_commit(commit):
+            ref = _inside(folder / "refs", target.revision)
+            commit = ref.read_text(encoding="utf-8").strip()
+            if not is_commit(commit):  # a damaged or foreign ref file
+                return None
+        pointer = _inside(folder / "snapshots", f"{commit}/{target.filename}")
+    except (OSError, UnicodeDecodeError, UnsafeCachePathError):
+        return None
     return pointer if pointer.is_file() else None

@@ -8,11 +8,12 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
 from app.core.models.download_target import DownloadError, DownloadTarget
+from app.core.models.hub_cache import is_commit, is_safe_etag
 from app.core.models.network import (
     NetworkSettings,
     OfflineError,
@@ -21,8 +22,8 @@ from app.core.models.network import (
 )
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SAFE_ETAG = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 METADATA_TIMEOUT_S = 20.0
+MAX_LOCATION_CHARS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +68,60 @@ def fetch_file_metadata(target: DownloadTarget, network: NetworkSettings) -> Hub
             f"{endpoint} does not answer like a Hugging Face hub (no commit or ETag for "
             f"{target.display}): check the mirror URL in the network settings."
         )
-    if not _SAFE_ETAG.match(meta.etag):
-        raise DownloadError(f"{endpoint} sent an unusable ETag for {target.display}.")
+    # Everything below came from the server and ends up in file names or the next request.
+    commit = meta.commit_hash.strip().lower()
+    if not is_commit(commit):
+        raise DownloadError(
+            f"{endpoint} sent '{_shown(meta.commit_hash)}' as the commit of {target.display}, "
+            "which is not a commit id (40 hex digits); nothing was downloaded. Check the mirror "
+            "URL."
+        )
+    if not is_safe_etag(meta.etag):
+        raise DownloadError(
+            f"{endpoint} sent an unusable ETag ('{_shown(meta.etag)}') for {target.display}; "
+            "nothing was downloaded."
+        )
+    if meta.size is None or meta.size < 0:
+        raise DownloadError(
+            f"{endpoint} did not say how big {target.display} is (no usable X-Linked-Size or "
+            "Content-Length); LeanCoder only downloads files of a known size."
+        )
     etag = meta.etag.lower() if _SHA256.match(meta.etag.lower()) else meta.etag
     return HubFile(
         url=url,
-        location=meta.location or url,
-        commit=meta.commit_hash,
+        location=_checked_location(meta.location, url, target),
+        commit=commit,
         etag=etag,
         size=meta.size,
         sha256=etag if _SHA256.match(etag) else None,
     )
+
+
+def _checked_location(location: str | None, url: str, target: DownloadTarget) -> str:
+    """The byte URL: the server's Location made absolute, and only ever http(s) to a host."""
+    absolute = urljoin(url, location) if location else url
+    try:
+        parts = urlsplit(absolute)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(absolute) > MAX_LOCATION_CHARS
+        or any(c in absolute for c in "\r\n\x00")
+    ):
+        raise DownloadError(
+            f"The hub sent an unusable address for the bytes of {target.display} "
+            f"('{_shown(location or '')}'); nothing was downloaded. Check the mirror URL."
+        )
+    return absolute
+
+
+def _shown(text: str) -> str:
+    escaped = text.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= 80 else escaped[:77] + "..."
 
 
 def request_headers(network: NetworkSettings, hub_file: HubFile) -> dict[str, str]:
@@ -138,12 +182,24 @@ def hub_errors(target: DownloadTarget, network: NetworkSettings) -> Iterator[Non
             f"The proxy {network.proxy or '(from HTTPS_PROXY)'} refused the connection to {host}: "
             f"{exc}. Check the proxy URL in the network settings."
         ) from exc
+    except httpx2.TooManyRedirects as exc:
+        raise DownloadError(
+            f"{host} keeps redirecting the request for {target.display} (a redirect loop); check "
+            "the mirror URL in the network settings."
+        ) from exc
     except httpx2.TimeoutException as exc:
         raise DownloadError(
             f"{host} did not answer in time; check your connection, the mirror URL and the proxy."
         ) from exc
-    except httpx2.HTTPError as exc:  # connect, TLS, protocol and read errors
+    except httpx2.HTTPError as exc:  # connect, TLS, protocol and read errors, redirect loops
         raise DownloadError(connection_message(exc, host, network.proxy)) from exc
+    except (httpx2.InvalidURL, httpx2.StreamError, ValueError, KeyError) as exc:
+        # A hostile or broken server's headers (a Location that is not a URL, a Link header
+        # that does not parse) surface here from huggingface_hub's and httpx's parsing.
+        raise DownloadError(
+            f"{endpoint} sent a reply for {target.display} that cannot be read ({exc}); check "
+            "the mirror URL in the network settings."
+        ) from exc
 
 
 def connection_message(exc: BaseException, host: str, proxy: str = "") -> str:
@@ -158,7 +214,8 @@ def connection_message(exc: BaseException, host: str, proxy: str = "") -> str:
             f"Cannot reach {host} through the proxy {proxy}: {exc}. Check the proxy URL in the "
             "network settings."
         )
-    return f"Cannot reach {host}: {exc}. Check your connection, the mirror URL and the proxy."
+    said = str(exc).rstrip(".") or type(exc).__name__
+    return f"Cannot reach {host}: {said}. Check your connection, the mirror URL and the proxy."
 
 
 def _is_certificate_error(exc: BaseException) -> bool:
