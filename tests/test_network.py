@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import ssl
 import stat
@@ -11,20 +12,27 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import huggingface_hub
 import pytest
 
 from app.cli.main import main
 from app.core.models.download import DownloadError, download_model
+from app.core.models.download_target import make_target
+from app.core.models.hub_client import fetch_file_metadata
 from app.core.models.network import (
     NetworkSettings,
     NetworkSettingsError,
+    OfflineError,
+    apply_network_settings,
     load_network_settings,
+    make_client,
     network_settings_path,
     save_network_settings,
 )
 from tests.hub_server import FILE, REPO, SPEC, FakeHub, sha256_of
+from tests.socket_guard import SocketLog
 
-pytest_plugins = ("tests.download_support",)  # fixtures: starter_sha
+pytest_plugins = ("tests.download_support",)  # fixtures: starter_sha, fake_hub, no_sockets
 
 
 @pytest.mark.parametrize(
@@ -172,3 +180,55 @@ def test_a_custom_ca_bundle_makes_the_mirror_trusted(
 
     assert result.sha256 == starter_sha == sha256_of(result.path)
     assert tls_hub.endpoint.startswith("https://") and len(tls_hub.seen("cdn", "GET")) == 1
+
+
+# -- offline mode, one layer at a time ---------------------------------------------------------
+# Three layers stand between offline mode and the network: download_model's own check, the hub
+# client's check before it builds a request, and the refusing transport installed into
+# huggingface_hub. Each test below reaches one layer with the ones in front of it out of the way,
+# so deleting that layer makes its test fail (the message names which layer answered).
+
+
+def test_offline_layer_1_download_model_refuses_before_any_lookup(
+    fake_hub: FakeHub, tmp_path: Path, no_sockets: SocketLog
+) -> None:
+    offline = NetworkSettings(endpoint=fake_hub.endpoint, offline=True)
+
+    with pytest.raises(OfflineError, match=f"will not download {re.escape(SPEC)}"):
+        download_model(SPEC, network=offline, cache_dir=tmp_path)
+
+    assert no_sockets.connects == [] and fake_hub.requests == []
+
+
+def test_offline_layer_2_the_hub_client_refuses_to_look_up(
+    fake_hub: FakeHub, no_sockets: SocketLog
+) -> None:
+    offline = NetworkSettings(endpoint=fake_hub.endpoint, offline=True)
+
+    with pytest.raises(OfflineError, match=f"will not look up {re.escape(SPEC)}"):
+        fetch_file_metadata(make_target(REPO, FILE), offline)
+
+    assert no_sockets.connects == [] and fake_hub.requests == []
+
+
+def test_offline_layer_3_the_transport_refuses_every_request(
+    fake_hub: FakeHub, tmp_path: Path, no_sockets: SocketLog
+) -> None:
+    """What slipped past both checks (a new code path, huggingface_hub's own helpers) still
+    never reaches the network: our client and huggingface_hub's session both refuse."""
+    offline = NetworkSettings(endpoint=fake_hub.endpoint, offline=True)
+    url = f"{fake_hub.endpoint}/{REPO}/resolve/main/{FILE}"
+
+    with make_client(offline) as client, pytest.raises(OfflineError, match="did not contact"):
+        client.head(url)
+    apply_network_settings(offline)
+    try:
+        with pytest.raises(OfflineError, match=r"did not contact 127\.0\.0\.1"):
+            huggingface_hub.get_session().get(url)
+        with pytest.raises(OfflineError, match="did not contact"):
+            huggingface_hub.get_hf_file_metadata(url, endpoint=fake_hub.endpoint)
+    finally:
+        apply_network_settings(NetworkSettings(endpoint=fake_hub.endpoint))
+
+    assert no_sockets.connects == [] and no_sockets.lookups == []
+    assert fake_hub.requests == []
