@@ -21,7 +21,7 @@ from app.core.llm.engine import Engine, SamplingParams
 from app.core.thinking.parser import Channel
 from app.core.thinking.policy import ThinkingPolicy
 
-DEFAULT_TASKS = Path(__file__).resolve().parents[2] / "resources" / "thinking_tasks.jsonl"
+DEFAULT_TASKS = Path(__file__).resolve().parents[3] / "resources" / "thinking_tasks.jsonl"
 CHECKS = ("number", "word", "contains")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 
