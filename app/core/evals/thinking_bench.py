@@ -18,10 +18,11 @@ from pathlib import Path
 
 from app.core.errors import LeanCoderError
 from app.core.llm.engine import Engine, SamplingParams
+from app.core.storage.paths import resources_dir
 from app.core.thinking.parser import Channel
 from app.core.thinking.policy import ThinkingPolicy
 
-DEFAULT_TASKS = Path(__file__).resolve().parents[3] / "resources" / "thinking_tasks.jsonl"
+DEFAULT_TASKS = resources_dir() / "thinking_tasks.jsonl"
 CHECKS = ("number", "word", "contains")
 _NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 
