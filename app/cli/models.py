@@ -91,6 +91,8 @@ def _download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     bar.finish()
+    for note in result.notes:  # e.g. the download started over, and why
+        err.write(f"note: {note}\n")
     if args.json:
         out.write(json.dumps({
             "path": str(result.path), "size_bytes": result.size_bytes, "sha256": result.sha256,
