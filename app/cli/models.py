@@ -211,13 +211,20 @@ def _models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     rows = [("source", "architecture", "size", "path")]
     for model in found:
-        arch = model.architecture or "-"
-        path = str(model.path) + (f"  ({model.problem})" if model.problem else "")
-        rows.append((model.source, arch, human_bytes(model.size_bytes), path))
+        arch = model.architecture or "unreadable"
+        rows.append((model.source, arch, human_bytes(model.size_bytes), str(model.path)))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for row in rows:
+    problems: list[str | None] = [None, *(m.problem for m in found)]
+    for row, problem in zip(rows, problems, strict=True):
         out.write("  ".join(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)))
         out.write(f"  {row[3]}\n")
+        if problem:
+            # On its own line: the reason is a sentence, and a damaged file's path stays clear.
+            label = "unreadable" if row[1] == "unreadable" else "not usable"
+            out.write(f"    {label}: {problem}\n")
+    unusable = sum(1 for m in found if not m.usable)
+    if unusable:
+        err.write(f"{unusable} of {len(found)} files cannot be used; the reasons are listed\n")
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ Signals:
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from pathlib import Path
 
@@ -44,6 +45,15 @@ from app.ui.network_settings_dialog import NetworkSettingsDialog
 BADGE_TEXT = {"great": "Runs great", "good": "Runs well", "slow": "Slow", "no": "Does not fit"}
 BADGE_COLOR = {"great": "#2e7d32", "good": "#558b2f", "slow": "#ef6c00", "no": "#9e9e9e"}
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
+log = logging.getLogger(__name__)
+
+
+def _problem_label(model: FoundModel) -> str:
+    """The Status column for a file that cannot be used; the whole reason is its tooltip."""
+    reason = model.problem or ""
+    kind = "Unreadable" if model.architecture is None else "Not usable"
+    short = reason if len(reason) <= 90 else reason[:89] + "…"
+    return f"{kind}: {short}"
 
 
 def _duration(seconds: float) -> str:
@@ -99,7 +109,7 @@ class ModelWizard(QDialog):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.on_disk = QTreeWidget(self)
-        self.on_disk.setHeaderLabels(["Model", "Size", "Where", "File"])
+        self.on_disk.setHeaderLabels(["Model", "Size", "Where", "Status", "File"])
         self.on_disk.setRootIsDecorated(False)
         self.on_disk.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tabs = QTabWidget(self)
@@ -215,16 +225,22 @@ class ModelWizard(QDialog):
 
     def _discover(self) -> None:
         def work() -> None:
+            # discover_models lists an unreadable file with its reason rather than raising; this
+            # guard is for the scan itself failing, which must still reach the window.
             try:
-                found = discover_models()
-            except (OSError, LeanCoderError):
-                found = []
+                result: list[FoundModel] | str = discover_models()
+            except Exception as exc:
+                log.exception("looking for models on disk failed")
+                result = f"Could not look for models on this computer: {exc}"
             with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
-                self._foundReady.emit(found)
+                self._foundReady.emit(result)
 
         threading.Thread(target=work, name="leancoder-discover", daemon=True).start()
 
-    def _show_found(self, found: list[FoundModel]) -> None:
+    def _show_found(self, found: list[FoundModel] | str) -> None:
+        if isinstance(found, str):
+            self.status.setText(found)
+            found = []
         self.found = found
         self.on_disk.clear()
         for model in found:
@@ -232,11 +248,15 @@ class ModelWizard(QDialog):
                 model.source, "LeanCoder"
             )
             label = model.name or model.path.name
-            item = QTreeWidgetItem([label, human_bytes(model.size_bytes), where, str(model.path)])
+            state = "Ready" if model.usable else _problem_label(model)
+            item = QTreeWidgetItem(
+                [label, human_bytes(model.size_bytes), where, state, str(model.path)]
+            )
             item.setData(0, ENTRY_ROLE, str(model.path))
             if not model.usable:
                 item.setDisabled(True)
-                item.setToolTip(0, model.problem or "")
+                for column in range(item.columnCount()):
+                    item.setToolTip(column, model.problem or "")
             self.on_disk.addTopLevelItem(item)
         usable = sum(1 for m in found if m.usable)
         self.tabs.setTabText(1, f"On this computer ({usable})")

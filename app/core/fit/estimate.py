@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from app.core.errors import ModelFileError
 from app.core.gguf.header import GGUFHeader
 from app.core.models.catalog import CatalogEntry
 
@@ -92,12 +93,21 @@ class Footprint:
 
 
 def footprint_from_header(header: GGUFHeader) -> Footprint:
-    n_layer = int(header.arch_value("block_count", 0) or 0)
-    n_embd = int(header.arch_value("embedding_length", 0) or 0)
-    heads = _per_layer(header.arch_value("attention.head_count", 0), n_layer)
-    heads_kv = _per_layer(header.arch_value("attention.head_count_kv", None) or heads, n_layer)
+    """What memory and speed depend on, from a header `read_header` checked (its keys' types and
+    ranges, its layer count against its tensors). A file without weights is no model to plan."""
+    if header.tensor_bytes == 0:
+        raise ModelFileError(
+            f"{header.path.name} holds no weights (a vocabulary-only or damaged GGUF file), so it "
+            "cannot run as a model."
+        )
+    n_layer = header.arch_int("block_count")
+    n_embd = header.arch_int("embedding_length")
+    heads = header.arch_per_layer("attention.head_count", n_layer) or [0] * n_layer
+    has_kv_heads = bool(header.arch_value("attention.head_count_kv"))  # 0: as many as heads
+    kv_list = header.arch_per_layer("attention.head_count_kv", n_layer) if has_kv_heads else None
+    heads_kv = kv_list or heads
     n_head = max(heads, default=1) or 1
-    default_dim = n_embd // n_head if n_head else 0
+    default_dim = n_embd // n_head
     experts = [0] * n_layer
     embedding = 0
     for tensor in header.tensors:
@@ -106,12 +116,9 @@ def footprint_from_header(header: GGUFHeader) -> Footprint:
             experts[int(match.group(1))] += tensor.n_bytes
         elif tensor.name == "token_embd.weight":
             embedding = tensor.n_bytes
-    n_vocab = int(
-        header.arch_value("vocab_size", 0)
-        or len(header.metadata.get("tokenizer.ggml.tokens", ()))
-        or 32000
-    )
-    window = int(header.arch_value("attention.sliding_window", 0) or 0)
+    tokens = header.value("tokenizer.ggml.tokens")
+    n_vocab = header.arch_int("vocab_size") or (len(tokens) if tokens is not None else 0) or 32000
+    window = header.arch_int("attention.sliding_window")
     return Footprint(
         name=header.name,
         architecture=header.architecture,
@@ -119,14 +126,14 @@ def footprint_from_header(header: GGUFHeader) -> Footprint:
         n_embd=n_embd,
         n_head=n_head,
         n_head_kv=tuple(heads_kv),
-        key_length=int(header.arch_value("attention.key_length", default_dim) or default_dim),
-        value_length=int(header.arch_value("attention.value_length", default_dim) or default_dim),
+        key_length=header.arch_int("attention.key_length") or default_dim,
+        value_length=header.arch_int("attention.value_length") or default_dim,
         n_vocab=n_vocab,
         context_length=header.context_length or 4096,
-        n_ff=int(_first(header.arch_value("feed_forward_length", 0))),
-        n_expert=int(header.arch_value("expert_count", 0) or 0),
-        n_expert_used=int(header.arch_value("expert_used_count", 0) or 0),
-        expert_ff=int(header.arch_value("expert_feed_forward_length", 0) or 0),
+        n_ff=header.arch_int("feed_forward_length"),
+        n_expert=header.arch_int("expert_count"),
+        n_expert_used=header.arch_int("expert_used_count"),
+        expert_ff=header.arch_int("expert_feed_forward_length"),
         weights_bytes=header.tensor_bytes,
         expert_bytes_per_layer=tuple(experts),
         embedding_bytes=embedding,
@@ -172,8 +179,8 @@ def footprint_from_catalog(entry: CatalogEntry) -> Footprint:
 
 
 def _active_params(header: GGUFHeader, n_layer: int) -> float:
-    n_expert = int(header.arch_value("expert_count", 0) or 0)
-    n_used = int(header.arch_value("expert_used_count", 0) or 0)
+    n_expert = header.arch_int("expert_count")
+    n_used = header.arch_int("expert_used_count")
     share = n_used / n_expert if n_expert else 1.0
     total = 0.0
     for tensor in header.tensors:
@@ -186,22 +193,10 @@ def _active_params(header: GGUFHeader, n_layer: int) -> float:
     return total
 
 
-def _first(value: Any) -> int:
-    if isinstance(value, list):
-        return int(max(value, default=0))
-    return int(value or 0)
-
-
-def _per_layer(value: Any, n_layer: int) -> list[int]:
-    if isinstance(value, (list, tuple)):
-        return [int(v) for v in value][:n_layer]
-    return [int(value or 0)] * n_layer
-
-
 def _swa_layers(header: GGUFHeader, n_layer: int, window: int) -> tuple[bool, ...]:
     if not window:
         return ()
-    pattern = header.arch_value("attention.sliding_window_pattern")
+    pattern = header.arch_value("attention.sliding_window_pattern")  # checked: int or flags
     if isinstance(pattern, list):
         return tuple(bool(p) for p in pattern[:n_layer])
     if header.architecture == "gpt-oss":  # even layers slide, odd layers see everything

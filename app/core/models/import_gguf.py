@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from app.core.errors import LeanCoderError, ModelFileError
-from app.core.gguf.header import read_header
+from app.core.errors import LeanCoderError
+from app.core.gguf.header import GGUFHeader, read_header
 from app.core.storage.paths import data_dir
 from app.core.storage.settings import atomic_write_text
 
@@ -86,9 +86,12 @@ def import_model(
     Hard links fall back to a copy across disks."""
     source = Path(path).expanduser()
     parts = split_parts(source)
-    header = read_header(source)  # ModelFileError: missing, not GGUF, truncated
+    header = read_header(source)  # ModelFileError: missing, not GGUF, truncated, bad keys
     for part in parts[1:]:
         read_header(part)
+    problem = model_problem(header)
+    if problem is not None:
+        raise ModelImportError(f"{source.name} cannot be used: it is {problem}.")
     total = sum(p.stat().st_size for p in parts)
     if mode == "register":
         register_model(source)
@@ -295,18 +298,42 @@ def discover_models(
 
 
 def describe_model(path: Path, source: Source, repo: str | None = None) -> FoundModel:
-    """A FoundModel for one file, with its header's architecture, or the problem with it."""
+    """A FoundModel for one file, with its header's architecture, or the problem with it. Never
+    raises: one unreadable file in a scanned folder is listed with its reason, and discovery
+    goes on to the next."""
     try:
         parts = split_parts(path)
         size = sum(p.stat().st_size for p in parts)
         header = read_header(path)
-    except (ModelFileError, ModelImportError, OSError) as exc:
-        size = path.stat().st_size if path.is_file() else 0
-        return _found(path, size, None, None, source, repo, problem=str(exc))
-    problem = None
+    except (LeanCoderError, OSError) as exc:
+        return _found(path, _size(path), None, None, source, repo, problem=_reason(exc))
+    except Exception as exc:  # a bug here must not hide every other model; it is logged
+        log.exception("reading %s failed", path)
+        problem = f"LeanCoder could not read it ({type(exc).__name__}); please report this"
+        return _found(path, _size(path), None, None, source, repo, problem=problem)
+    return _found(
+        path, size, header.architecture, header.name, source, repo, model_problem(header)
+    )
+
+
+def model_problem(header: GGUFHeader) -> str | None:
+    """Why a readable GGUF is still not a model to run (None when it is one)."""
     if header.architecture == "clip":
-        problem = "a vision projector (mmproj) that belongs to another model, not a model itself"
-    return _found(path, size, header.architecture, header.name, source, repo, problem)
+        return "a vision projector (mmproj) that belongs to another model, not a model itself"
+    if not header.tensors:
+        return "a GGUF file without weights (a vocabulary-only file?), not a model"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, LeanCoderError) else f"cannot read it: {exc}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
 
 
 def _found(
