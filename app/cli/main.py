@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
+from app.cli.threads import add_threads_argument, print_load_notes
 from app.core.errors import LeanCoderError
 from app.core.models.starter import STARTER_KEY
 
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--model", required=True, help=f"path of a GGUF file, or '{STARTER_KEY}'")
     ask.add_argument("--ctx", type=_positive_int, default=4096, help="context size in tokens")
     ask.add_argument("--gpu-layers", type=int, default=0, help="layers on the GPU (-1: all)")
-    ask.add_argument("--threads", type=int, default=None, help="CPU threads (default: auto)")
+    add_threads_argument(ask)
     ask.add_argument("--max-tokens", type=_positive_int, default=None)
     ask.add_argument("--temperature", type=float, default=0.7)
     ask.add_argument("--seed", type=int, default=None)
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("--ctx", type=_positive_int, default=4096)
     compare.add_argument("--gpu-layers", type=int, default=0)
+    add_threads_argument(compare)
     compare.add_argument("--max-tokens", type=_positive_int, default=None)
     compare.add_argument("--temperature", type=float, default=0.6)
     compare.add_argument("--seed", type=int, default=1234)
@@ -132,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--policies", default="Unpruned,Balanced,Aggressive")
     bench.add_argument("--ctx", type=_positive_int, default=4096)
     bench.add_argument("--gpu-layers", type=int, default=0)
+    add_threads_argument(bench)
     bench.add_argument("--max-tokens", type=_positive_int, default=1024)
     bench.add_argument("--temperature", type=float, default=0.6)
     bench.add_argument("--seed", type=int, default=1234)
@@ -237,8 +240,7 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 template=args.template,
             ),
         )
-        for note in info.notes:
-            err.write(f"note: {note}\n")
+        print_load_notes(info, err)
         messages = [{"role": "system", "content": args.system}] if args.system else []
         if args.folder:
             messages.insert(0, _folder_context(args, engine, err))
@@ -268,6 +270,8 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "text": "".join(answer),
             "stats": stats.to_dict(),
             "policy": policy.to_dict(),
+            # As llama.cpp reports them for the loaded context, after any clamping.
+            "threads": {"decode": info.n_threads, "batch": info.n_threads_batch},
         }
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
         return EXIT_OK
@@ -304,9 +308,8 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         policy_b = policy_by_name(args.policy_b)
         if args.think_budget_b is not None:
             policy_b = policy_b.with_budget(args.think_budget_b)
-        engine.load(
-            resolve_model(args.model), LoadOptions(n_ctx=args.ctx, n_gpu_layers=args.gpu_layers)
-        )
+        options = LoadOptions(n_ctx=args.ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+        print_load_notes(engine.load(resolve_model(args.model), options), err)
         sampling = SamplingParams(
             temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
         )
@@ -352,7 +355,8 @@ def _bench_thinking(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         tasks = tb.load_tasks(Path(args.tasks) if args.tasks else tb.DEFAULT_TASKS)
         tasks = tasks[: args.limit] if args.limit else tasks
         model = resolve_model(args.model)
-        engine.load(model, LoadOptions(n_ctx=args.ctx, n_gpu_layers=args.gpu_layers))
+        options = LoadOptions(n_ctx=args.ctx, n_gpu_layers=args.gpu_layers, n_threads=args.threads)
+        print_load_notes(engine.load(model, options), err)
         sampling = SamplingParams(
             temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
         )

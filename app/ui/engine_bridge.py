@@ -74,7 +74,11 @@ class EngineBridge(QObject):
         layers, MoE experts in host memory), with `options` as the wishes."""
         self._load_cancel = threading.Event()
         self._worker.submit(
-            self._load_job, Path(path), options or LoadOptions(), plan, self._load_cancel
+            self._load_job,
+            Path(path),
+            options or LoadOptions(front_end="window"),
+            plan,
+            self._load_cancel,
         )
 
     def cancel_load(self) -> None:

@@ -241,6 +241,8 @@ class MainWindow(QMainWindow):
         options = LoadOptions(
             n_ctx=self.settings.n_ctx,
             n_gpu_layers=self.settings.n_gpu_layers,
+            n_threads=self.settings.n_threads or None,  # clamped by the engine, with a note
+            front_end="window",
             cache_mode="fast" if self.settings.kv_fast_mode else "exact",
         )
         self.bridge.load(path, options, plan=True)

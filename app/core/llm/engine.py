@@ -27,6 +27,7 @@ from app.core.llm import backend as llama_backend
 from app.core.llm.chat_template import ChatTemplate, Message
 from app.core.llm.kv_shift import CacheMode, CacheOutcome, shift_out_span
 from app.core.llm.template_limits import RenderLimits, TemplateCancelled
+from app.core.llm.threads import FrontEnd, choose_threads, detect_cores
 from app.core.thinking.control import ThinkingController
 from app.core.thinking.early_exit import early_exit_for
 from app.core.thinking.filler_words import FillerMatch, normalise_words, scan_vocabulary
@@ -56,7 +57,10 @@ class CancelToken(Protocol):
 class LoadOptions:
     n_ctx: int = 4096  # 0: the model's training context
     n_gpu_layers: int = 0  # -1: all
+    # CPU threads; None or 0: chosen for this machine and front end by app.core.llm.threads.
+    # A count above the machine's logical cores is clamped (with a note), never passed on.
     n_threads: int | None = None
+    front_end: FrontEnd = "headless"
     n_batch: int = 512
     template: Literal["model", "default"] = "model"
     # A Jinja chat template to use instead of the model's (a user fix for a broken template).
@@ -163,6 +167,9 @@ class ModelInfo:
     weights_bytes: int = 0  # tensor data, from the GGUF header
     kv_bytes: int = 0  # the KV cache at n_ctx (f16), from the model's parameters
     notes: list[str] = field(default_factory=list)
+    # CPU threads as llama.cpp reports them for this context (read back, not what was asked)
+    n_threads: int = 0
+    n_threads_batch: int = 0
 
 
 def kv_cache_bytes(header: GGUFHeader, n_ctx: int) -> int:
@@ -267,6 +274,9 @@ class Engine:
                 f"Experts of {experts_on_cpu} of {n_layer} layers kept in host memory "
                 "(hybrid plan)."
             )
+        threads = choose_threads(detect_cores(), options.n_threads, options.front_end)
+        if threads.note:
+            notes.append(threads.note)
         llama_backend.clear_log()
         try:
             with llama_backend.model_params_hook(on_progress, overrides):
@@ -274,7 +284,8 @@ class Engine:
                     model_path=str(path),
                     n_ctx=n_ctx,
                     n_gpu_layers=options.n_gpu_layers,
-                    n_threads=options.n_threads,
+                    n_threads=threads.decode,
+                    n_threads_batch=threads.batch,
                     n_batch=options.n_batch,
                     verbose=False,
                     # Prompts are rendered by our bounded ChatTemplate, never by llama_cpp's own.
@@ -331,6 +342,8 @@ class Engine:
             weights_bytes=header.tensor_bytes,
             kv_bytes=kv_cache_bytes(header, llm.n_ctx()),
             notes=notes,
+            n_threads=int(llama_cpp.llama_n_threads(llm._ctx.ctx)),
+            n_threads_batch=int(llama_cpp.llama_n_threads_batch(llm._ctx.ctx)),
         )
         if progress:
             progress(1.0)

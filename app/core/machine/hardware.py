@@ -25,6 +25,7 @@ import psutil
 
 from app.core.llm import devices as ggml_devices
 from app.core.llm.devices import GgmlDevice
+from app.core.llm.threads import detect_cores
 from app.core.machine import probes as hardware_probes
 from app.core.machine.bandwidth import measure_memory_bandwidth
 from app.core.machine.info import CpuInfo, GpuBackend, GpuInfo, HardwareInfo
@@ -270,13 +271,12 @@ def detect_cpu(devices: list[GgmlDevice], sysctl: dict[str, str], platform: str)
         or platform_module.machine()
         or "unknown CPU"
     )
-    logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
-    physical = psutil.cpu_count(logical=False) or logical
+    cores = detect_cores()  # the same counts the engine's thread choice uses
     features = ggml_devices.cpu_features()
     if not features:
         flags = set(_proc_cpuinfo_value("flags").split() + _proc_cpuinfo_value("Features").split())
         features = tuple(ggml for flag, ggml in _CPU_FLAGS.items() if flag in flags)
-    return CpuInfo(name.strip(), int(physical), int(logical), features)
+    return CpuInfo(name.strip(), cores.physical, cores.logical, features, cores.performance)
 
 
 def _proc_cpuinfo_value(key: str) -> str:

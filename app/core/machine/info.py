@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from app.core.llm.threads import CoreCounts, FrontEnd, ThreadChoice, choose_threads
+
 GpuBackend = Literal["CUDA", "Metal", "Vulkan", "ROCm", "unknown"]
 GpuSource = Literal["ggml", "nvidia-smi", "rocm-smi", "sysctl", "windows"]
 
@@ -20,6 +22,16 @@ class CpuInfo:
     physical_cores: int
     logical_cores: int
     features: tuple[str, ...]  # vector features llama.cpp's CPU backend uses: AVX2, AVX512, NEON
+    # Physical performance cores of a hybrid CPU, when the OS says which they are.
+    performance_cores: int | None = None
+
+    @property
+    def cores(self) -> CoreCounts:
+        return CoreCounts(self.physical_cores, self.logical_cores, self.performance_cores)
+
+    def threads(self, front_end: FrontEnd = "headless") -> ThreadChoice:
+        """The CPU threads LeanCoder gives llama.cpp on this machine by default."""
+        return choose_threads(self.cores, None, front_end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,11 @@ class HardwareInfo:
             {**asdict(gpu), "usable_by_llama": gpu.usable_by_llama} for gpu in self.gpus
         ]
         data["notes"] = list(self.notes)
+        data["threads"] = {
+            front_end: {"decode": choice.decode, "batch": choice.batch}
+            for front_end in ("headless", "window")
+            for choice in [self.cpu.threads(front_end)]
+        }
         data["memory_bandwidth_is_estimate"] = self.memory_bandwidth_bytes_per_s is not None
         return data
 
@@ -83,6 +100,16 @@ def gpu_summary(gpu: GpuInfo) -> str:
     return f"{gpu.name} ({gpu.backend}, {via}): {memory}"
 
 
+def _threads_text(cpu: CpuInfo) -> str:
+    """What LeanCoder will give llama.cpp: "2 for decoding, 2 for prompts (window: same)"."""
+    headless, window = cpu.threads("headless"), cpu.threads("window")
+    text = headless.describe()
+    if cpu.performance_cores:
+        text += f" ({cpu.performance_cores} performance cores)"
+    same = window == headless
+    return text + ("; the window the same" if same else f"; the window {window.describe()}")
+
+
 def summary_rows(info: HardwareInfo) -> list[tuple[str, str]]:
     """(label, text) rows that describe the machine, for the CLI and the app's panel."""
     cpu = info.cpu
@@ -94,6 +121,7 @@ def summary_rows(info: HardwareInfo) -> list[tuple[str, str]]:
         ),
         ("CPU", f"{cpu.name} ({cpu.physical_cores} cores, {cpu.logical_cores} threads)"),
         ("CPU features", " ".join(cpu.features) or "none reported"),
+        ("Threads", _threads_text(cpu)),
     ]
     rows += [(f"GPU {gpu.index}", gpu_summary(gpu)) for gpu in info.gpus]
     if not info.gpus:

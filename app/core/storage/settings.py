@@ -26,6 +26,8 @@ class Settings:
     # Experimental: cut spent thinking out of the KV cache in place instead of re-prefilling
     # what followed it (approximate; see app.core.llm.kv_shift). Passed as LoadOptions.cache_mode.
     kv_fast_mode: bool = False
+    # CPU threads for the model; 0: chosen for this machine (app.core.llm.threads).
+    n_threads: int = 0
 
     def remember_model(self, spec: str) -> None:
         self.last_model = spec
@@ -58,6 +60,7 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "recent_models": list,
     "n_ctx": int,
     "n_gpu_layers": int,
+    "n_threads": int,
     "temperature": (int, float),
     "policy": str,
     "custom_policy": dict,
