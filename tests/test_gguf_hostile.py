@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +22,15 @@ from app.cli.main import main
 from app.core.errors import ModelFileError
 from app.core.fit.estimate import footprint_from_header
 from app.core.gguf.header import read_header
-from app.core.models.import_gguf import ModelImportError, import_model, models_dir
+from app.core.models.import_gguf import (
+    ModelImportError,
+    import_model,
+    model_problem,
+    models_dir,
+)
 from tests.gguf_bytes import (
+    INT32,
+    UINT16,
     UINT64,
     RawGGUF,
     Tensor,
@@ -181,6 +189,24 @@ def test_a_file_without_weights_is_no_model(
     assert "holds no weights" in capsys.readouterr().err
     with pytest.raises(ModelImportError, match="without weights"):
         import_model(path, "register")
+
+
+def test_a_split_models_first_part_may_hold_few_tensors(tmp_path: Path) -> None:
+    """llama.cpp's gguf-split can leave the first part without tensors: its layer count is then
+    checked against the split's total tensor count, and it is not called weightless."""
+    def first_part(total_tensors: int) -> RawGGUF:
+        split = gguf_string("split.count") + struct.pack("<IH", UINT16, 3)
+        total = gguf_string("split.tensors.count") + struct.pack("<Ii", INT32, total_tensors)
+        arch = kv_string("general.architecture", "llama")
+        layers = [kv_u32("llama.block_count", 24), kv_u32("llama.embedding_length", 64)]
+        return RawGGUF(kvs=[arch, *layers, split, total])
+
+    header = read_header(first_part(200).write(tmp_path / "m-00001-of-00003.gguf"))
+    assert header.is_split and not header.tensors
+    assert model_problem(header) is None
+    footprint_from_header(header)  # not refused as a file without weights
+    with pytest.raises(ModelFileError, match="24 layers, but it has only 10 tensors"):
+        read_header(first_part(10).write(tmp_path / "lying-00001-of-00003.gguf"))
 
 
 def test_valid_per_layer_lists_are_read_layer_by_layer(tmp_path: Path) -> None:

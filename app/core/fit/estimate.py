@@ -95,7 +95,7 @@ class Footprint:
 def footprint_from_header(header: GGUFHeader) -> Footprint:
     """What memory and speed depend on, from a header `read_header` checked (its keys' types and
     ranges, its layer count against its tensors). A file without weights is no model to plan."""
-    if header.tensor_bytes == 0:
+    if header.tensor_bytes == 0 and not header.is_split:
         raise ModelFileError(
             f"{header.path.name} holds no weights (a vocabulary-only or damaged GGUF file), so it "
             "cannot run as a model."

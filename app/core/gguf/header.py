@@ -134,6 +134,11 @@ class GGUFHeader:
         return int(value) if value is not None else None
 
     @property
+    def is_split(self) -> bool:
+        """The first part of a model split into several files (the rest hold more weights)."""
+        return (self.value("split.count") or 1) > 1
+
+    @property
     def tensor_bytes(self) -> int:
         return sum(t.n_bytes for t in self.tensors)
 

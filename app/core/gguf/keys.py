@@ -44,6 +44,9 @@ GENERAL_KEYS: dict[str, KeySpec] = {
     "general.alignment": KeySpec("int", 1, 2**24, power_of_two=True),
     "tokenizer.chat_template": KeySpec("text", 0, 4 * 1024 * 1024),
     "tokenizer.ggml.tokens": KeySpec("array"),
+    # A split model's first part (llama.cpp's gguf-split) may hold few or none of the tensors.
+    "split.count": KeySpec("int", 0, 2**16),
+    "split.tensors.count": KeySpec("int", 0, 2**31 - 1),
 }
 # Stored as `<architecture>.<key>`.
 ARCH_KEYS: dict[str, KeySpec] = {
@@ -106,11 +109,13 @@ def check_keys(header: GGUFHeader) -> None:
         header.arch_value(key)
     path, arch = header.path, header.value("general.architecture")
     n_layer = header.arch_int("block_count")
-    if n_layer > len(header.tensors):
+    split = header.is_split  # its other parts hold weights this part cannot vouch for
+    n_tensors = (header.value("split.tensors.count") or 0) if split else len(header.tensors)
+    if n_layer > n_tensors:
         raise _damaged(
             path,
             f"its header key {arch}.block_count says {n_layer:,} layers, but it has only "
-            f"{len(header.tensors):,} tensors",
+            f"{n_tensors:,} tensors",
         )
     for key in ARCH_KEYS:
         value = header.arch_value(key)
@@ -120,7 +125,8 @@ def check_keys(header: GGUFHeader) -> None:
                 f"layer{'' if n_layer == 1 else 's'}"
             )
     elements = sum(math.prod(t.shape) for t in header.tensors)
-    for key in ("embedding_length", "feed_forward_length", "expert_feed_forward_length"):
+    widths = ("embedding_length", "feed_forward_length", "expert_feed_forward_length")
+    for key in () if split else widths:
         width = header.arch_int(key)
         if width > elements:
             raise _damaged(

@@ -320,7 +320,7 @@ def model_problem(header: GGUFHeader) -> str | None:
     """Why a readable GGUF is still not a model to run (None when it is one)."""
     if header.architecture == "clip":
         return "a vision projector (mmproj) that belongs to another model, not a model itself"
-    if not header.tensors:
+    if not header.tensors and not header.is_split:
         return "a GGUF file without weights (a vocabulary-only file?), not a model"
     return None
 
