@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--yes", action="store_true", help="confirm changes that remove more than half of a file"
     )
     apply.add_argument(
+        "--overwrite-read-only",
+        action="store_true",
+        help="also write files that have no write permission (they keep their permissions)",
+    )
+    apply.add_argument(
         "--checkpoint",
         action="store_true",
         help="in a git repository, save a git stash entry of the folder first",
@@ -66,16 +71,22 @@ def _read_reply(text: str) -> str:
 
 
 def _apply(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from app.core.edits import apply_reply
+    from app.core.edits import ReadOnlyFileError, apply_reply
 
     folder = _folder(args.folder)
-    report = apply_reply(
-        folder,
-        _read_reply(args.reply),
-        dry_run=args.dry_run,
-        confirm_big_deletions=args.yes,
-        checkpoint=args.checkpoint,
-    )
+    try:
+        report = apply_reply(
+            folder,
+            _read_reply(args.reply),
+            dry_run=args.dry_run,
+            confirm_big_deletions=args.yes,
+            checkpoint=args.checkpoint,
+            overwrite_read_only=args.overwrite_read_only,
+        )
+    except ReadOnlyFileError as exc:
+        raise LeanCoderError(f"{exc} To write anyway, re-run with --overwrite-read-only.") from None
+    for recovery in report.recovered:
+        err.write(f"note: {recovery.describe()}\n")
     if args.json:
         out.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
         return EXIT_OK if report.ok else EXIT_PARTIAL

@@ -33,9 +33,11 @@ from app.core.edits import (
     FileChange,
     HunkStatus,
     Proposal,
+    ReadOnlyFileError,
     apply_proposal,
     in_git_repository,
-    list_change_sets,
+    latest_record,
+    recover_interrupted,
     undo_last,
 )
 from app.core.edits.fsio import read_or_none
@@ -102,6 +104,14 @@ class ReviewPane(QWidget):
         confirm_buttons.addWidget(self.confirm_button)
         confirm_buttons.addWidget(self.cancel_confirm_button)
         confirm_layout.addLayout(confirm_buttons)
+        self.read_only_bar, self.read_only_label, read_only_layout = self._bar(WARNING_STYLE)
+        self.overwrite_button = QPushButton("Overwrite read-only files", self.read_only_bar)
+        self.cancel_overwrite_button = QPushButton("Cancel", self.read_only_bar)
+        read_only_buttons = QHBoxLayout()
+        read_only_buttons.addStretch(1)
+        read_only_buttons.addWidget(self.overwrite_button)
+        read_only_buttons.addWidget(self.cancel_overwrite_button)
+        read_only_layout.addLayout(read_only_buttons)
         self.conflict_bar, self.conflict_label, conflict_layout = self._bar(ERROR_STYLE)
         self.conflict_view = QTextBrowser(self.conflict_bar)
         self.conflict_view.setMaximumHeight(200)
@@ -133,6 +143,7 @@ class ReviewPane(QWidget):
         layout.addWidget(self.blocks_view)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.confirm_bar)
+        layout.addWidget(self.read_only_bar)
         layout.addWidget(self.conflict_bar)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
@@ -143,6 +154,8 @@ class ReviewPane(QWidget):
         self.apply_button.clicked.connect(self.apply)
         self.confirm_button.clicked.connect(lambda: self.apply(confirmed=True))
         self.cancel_confirm_button.clicked.connect(self.confirm_bar.hide)
+        self.overwrite_button.clicked.connect(lambda: self.apply(True, overwrite_read_only=True))
+        self.cancel_overwrite_button.clicked.connect(self.read_only_bar.hide)
         self.dismiss_conflict_button.clicked.connect(self.conflict_bar.hide)
         self.undo_button.clicked.connect(self.undo)
         self.set_proposal(None)
@@ -161,8 +174,19 @@ class ReviewPane(QWidget):
     # Showing a proposal ---------------------------------------------------------------------------
 
     def set_folder(self, folder: Path | None) -> None:
-        """The folder "Undo last apply" acts on when no proposal is shown."""
+        """The folder "Undo last apply" acts on when no proposal is shown.
+
+        An edit of the folder that a crash interrupted is put back first (and said so).
+        """
         self.folder = folder
+        if folder is not None:
+            try:
+                recovered = recover_interrupted(folder)
+            except (EditError, OSError) as exc:
+                self._show_error(f"An interrupted edit could not be put back: {exc}")
+            else:
+                if recovered:
+                    self.status.setText(" ".join(r.describe() for r in recovered))
         self._update_buttons()
 
     def set_proposal(self, proposal: Proposal | None) -> None:
@@ -172,6 +196,7 @@ class ReviewPane(QWidget):
         if proposal is not None:
             self.folder = proposal.folder
         self.confirm_bar.hide()
+        self.read_only_bar.hide()
         self.conflict_bar.hide()
         self.status.setText("")
         self.file_list.clear()
@@ -258,6 +283,7 @@ class ReviewPane(QWidget):
 
     def _hunk_changed(self) -> None:
         self.confirm_bar.hide()
+        self.read_only_bar.hide()
         self._refresh_files()
         self._update_buttons()
         self.proposalChanged.emit()
@@ -284,12 +310,17 @@ class ReviewPane(QWidget):
         live = bool(proposal and not self.spent and proposal.files)
         self.accept_all_button.setEnabled(live)
         self.reject_all_button.setEnabled(live)
-        self.undo_button.setEnabled(bool(self.folder and list_change_sets(self.folder)))
+        # A damaged record counts too: Undo then says it is damaged and where its bytes are.
+        self.undo_button.setEnabled(bool(self.folder and latest_record(self.folder)))
 
     # Apply and undo -------------------------------------------------------------------------------
 
-    def apply(self, confirmed: bool = False) -> bool:
-        """Write the accepted hunks; True if something was written."""
+    def apply(self, confirmed: bool = False, *, overwrite_read_only: bool = False) -> bool:
+        """Write the accepted hunks; True if something was written.
+
+        A file without write permission is not overwritten until the user says so in the bar that
+        names it ("Overwrite read-only files"); `overwrite_read_only` is that answer.
+        """
         proposal = self.proposal
         if proposal is None or self.spent:
             return False
@@ -308,10 +339,23 @@ class ReviewPane(QWidget):
             self.confirm_bar.show()
             return False
         self.confirm_bar.hide()
+        self.read_only_bar.hide()
         try:
             result = apply_proposal(
-                proposal, confirm_big_deletions=True, checkpoint=self.checkpoint_box.isChecked()
+                proposal,
+                confirm_big_deletions=True,
+                checkpoint=self.checkpoint_box.isChecked(),
+                overwrite_read_only=overwrite_read_only,
             )
+        except ReadOnlyFileError as exc:
+            names = html.escape(", ".join(exc.files))
+            self.read_only_label.setText(
+                f"<b>Read-only.</b> {names} {'has' if len(exc.files) == 1 else 'have'} no write "
+                "permission, so nothing was written. Overwrite anyway? (The permissions stay as "
+                "they are.)"
+            )
+            self.read_only_bar.show()
+            return False
         except ConflictError as exc:
             self._show_conflict(str(exc), exc.files)
             return False

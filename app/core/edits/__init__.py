@@ -19,10 +19,12 @@ from app.core.edits.errors import (
     ConflictError,
     EditError,
     NothingToUndoError,
+    ReadOnlyFileError,
     UnreadableFileError,
     UnsafePathError,
 )
 from app.core.edits.feedback import RetryOutcome, feedback_message, propose_with_retries
+from app.core.edits.journal import Recovery, recover_interrupted
 from app.core.edits.matching import Closest, Match, apply_search_replace
 from app.core.edits.pipeline import EditReport, accept_and_apply, apply_reply
 from app.core.edits.prompt import EditFormat, choose_edit_format, edit_system_prompt
@@ -36,7 +38,7 @@ from app.core.edits.proposal import (
     Proposal,
 )
 from app.core.edits.transaction import WriteFailedError
-from app.core.edits.undo import ChangeSet, UndoResult, list_change_sets, undo_last
+from app.core.edits.undo import ChangeSet, UndoResult, latest_record, list_change_sets, undo_last
 
 __all__ = [
     "ApplyResult",
@@ -60,6 +62,8 @@ __all__ = [
     "NothingToUndoError",
     "Proposal",
     "ProposalBuilder",
+    "ReadOnlyFileError",
+    "Recovery",
     "RetryOutcome",
     "UndoResult",
     "UnreadableFileError",
@@ -75,9 +79,11 @@ __all__ = [
     "feedback_message",
     "git_checkpoint",
     "in_git_repository",
+    "latest_record",
     "list_change_sets",
     "parse_reply",
     "propose",
     "propose_with_retries",
+    "recover_interrupted",
     "undo_last",
 ]

@@ -1,10 +1,12 @@
 """Apply a reviewed proposal: only accepted hunks, only if no file changed since, all or nothing.
 
-Order of work: compose each file's new bytes (refusing text its encoding cannot hold), re-check the
+Order of work: finish any earlier apply or undo of the folder that a crash interrupted (see
+`journal`), compose each file's new bytes (refusing text its encoding cannot hold), re-check the
 paths and re-read every file (a file that differs from the proposal's original is a conflict and
-nothing is written), ask for confirmation of big deletions, optionally make a git checkpoint, back
-up every touched file for undo, then write each file atomically. If any write fails, the files
-already written are put back and the backup is dropped.
+nothing is written), refuse files without write permission unless told to overwrite them, ask for
+confirmation of big deletions, optionally make a git checkpoint, back up every touched file for
+undo (the change set's journal, written before the first write), then write each file atomically.
+If any write fails, the files already written are put back and the backup is dropped.
 """
 
 from __future__ import annotations
@@ -13,12 +15,22 @@ import os
 from dataclasses import dataclass, field
 
 from app.core.edits.checkpoint import Checkpoint, git_checkpoint
-from app.core.edits.errors import ConfirmationRequiredError, ConflictError, EditError
-from app.core.edits.fsio import read_or_none
+from app.core.edits.errors import (
+    ConfirmationRequiredError,
+    ConflictError,
+    EditError,
+    ReadOnlyFileError,
+)
+from app.core.edits.fsio import is_read_only, link_target, read_or_none
+from app.core.edits.journal import (
+    begin_change_set,
+    discard_change_set,
+    finish_change_set,
+    recover_interrupted,
+)
 from app.core.edits.proposal import ChangeKind, FileChange, Proposal
-from app.core.edits.safety import resolve_in_folder
+from app.core.edits.safety import entry_path_in_folder, resolve_in_folder
 from app.core.edits.transaction import WriteFailedError, WriteStep, run_steps
-from app.core.edits.undo import begin_change_set, discard_change_set, finish_change_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +46,24 @@ class ApplyResult:
         return [*self.modified, *self.created, *self.deleted]
 
 
-def plan_writes(proposal: Proposal) -> list[WriteStep]:
-    """The writes the accepted hunks need, checked against the disk; ConflictError if it moved."""
+def plan_writes(proposal: Proposal, *, overwrite_read_only: bool = False) -> list[WriteStep]:
+    """The writes the accepted hunks need, checked against the disk; ConflictError if it moved.
+
+    A file without write permission is refused (ReadOnlyFileError) unless `overwrite_read_only`;
+    it keeps its permission bits when overwritten.
+    """
     steps: list[WriteStep] = []
     conflicts: list[str] = []
+    read_only: list[str] = []
     for change in proposal.files:
         if not change.writes:
+            continue
+        if change.link_target is not None:
+            if _link_now(proposal, change) != change.link_target:
+                conflicts.append(change.path)
+                continue
+            steps.append(WriteStep(change.real_path, change.path, None, None, None, None,
+                                   link_before=change.link_target))  # fmt: skip
             continue
         after = change.final_bytes()
         try:
@@ -51,6 +75,8 @@ def plan_writes(proposal: Proposal) -> list[WriteStep]:
         if real != change.real_path or current != change.original:
             conflicts.append(change.path)
             continue
+        if current is not None and is_read_only(real):
+            read_only.append(change.path)
         mode = os.stat(real).st_mode & 0o7777 if current is not None else None
         steps.append(WriteStep(real, change.path, current, after, mode, mode))
     if conflicts:
@@ -59,14 +85,34 @@ def plan_writes(proposal: Proposal) -> list[WriteStep]:
             f"({', '.join(conflicts)}); nothing was written. Ask for the edit again.",
             conflicts,
         )
+    if read_only and not overwrite_read_only:
+        raise ReadOnlyFileError(
+            f"{', '.join(read_only)} {'is' if len(read_only) == 1 else 'are'} read-only (no "
+            "write permission); nothing was written. Make "
+            f"{'it' if len(read_only) == 1 else 'them'} writable, or confirm overwriting.",
+            read_only,
+        )
     return steps
 
 
+def _link_now(proposal: Proposal, change: FileChange) -> str | None:
+    try:
+        path = entry_path_in_folder(proposal.folder, change.path)
+    except EditError:
+        return None
+    return link_target(path) if path == change.real_path else None
+
+
 def apply_proposal(
-    proposal: Proposal, *, confirm_big_deletions: bool = False, checkpoint: bool = False
+    proposal: Proposal,
+    *,
+    confirm_big_deletions: bool = False,
+    checkpoint: bool = False,
+    overwrite_read_only: bool = False,
 ) -> ApplyResult:
     """Write the accepted hunks of `proposal`; see the module docstring for the guarantees."""
-    steps = plan_writes(proposal)
+    recover_interrupted(proposal.folder)
+    steps = plan_writes(proposal, overwrite_read_only=overwrite_read_only)
     if not steps:
         return ApplyResult(None)
     big = [c.path for c in proposal.files if c.writes and c.is_big_deletion()]
@@ -84,15 +130,17 @@ def apply_proposal(
             f"The undo copy could not be saved ({exc.strerror or exc}); nothing was written."
         ) from exc
     try:
-        created_dirs = run_steps(proposal.folder, steps)
+        run_steps(proposal.folder, steps, change_set.tag)
     except WriteFailedError as exc:
         if exc.restored:
             discard_change_set(change_set)
-        raise  # otherwise the backups stay, for `undo_last` or by hand
+        else:
+            finish_change_set(change_set, "interrupted")  # the backups stay, for `undo_last`
+        raise
     except BaseException:
         discard_change_set(change_set)
         raise
-    finish_change_set(change_set, proposal.folder, created_dirs)
+    finish_change_set(change_set, "applied")
     kinds = {c.path: c.kind for c in proposal.files}
     return ApplyResult(
         change_set.id,
@@ -107,6 +155,10 @@ def changed_since_proposal(proposal: Proposal) -> list[str]:
     """Files of the proposal whose bytes on disk differ from the proposal's originals."""
     changed = []
     for change in proposal.files:
+        if change.link_target is not None:
+            if _link_now(proposal, change) != change.link_target:
+                changed.append(change.path)
+            continue
         try:
             real = resolve_in_folder(proposal.folder, change.path)
         except EditError:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.core.edits.blocks import BlockKind, EditBlock, parse_reply
 from app.core.edits.errors import EditError
+from app.core.edits.fsio import is_read_only, link_target
 from app.core.edits.matching import Match, apply_search_replace, split_text
 from app.core.edits.merge import OutLine, Reindent, merge
 from app.core.edits.proposal import (
@@ -22,7 +23,12 @@ from app.core.edits.proposal import (
     Proposal,
     normalise_endings,
 )
-from app.core.edits.safety import is_placeholder, placeholder_problem, resolve_in_folder
+from app.core.edits.safety import (
+    is_placeholder,
+    placeholder_problem,
+    resolve_in_folder,
+    symlink_in_folder,
+)
 from app.core.edits.textfile import TextFile, decode, encode, strip_ending
 
 
@@ -35,6 +41,7 @@ class _Working:
     original: TextFile | None  # None: the file does not exist yet
     lines: list[str] | None  # with endings; None: the file is (to be) deleted
     blocks: list[int]
+    link: str | None = None  # the path is a symbolic link to this; only DELETE FILE touches it
 
     @property
     def encoding(self) -> str:
@@ -87,7 +94,10 @@ class ProposalBuilder:
         if block.kind is BlockKind.MALFORMED:
             return result(BlockStatus.REFUSED, reason=block.problem or "malformed block")
         try:
-            working = self._working(block.path or "")
+            link = None
+            if block.kind is BlockKind.DELETE_FILE:
+                link = symlink_in_folder(self.folder, block.path or "")
+            working = self._working(block.path or "") if link is None else self._link(link)
             if block.kind is BlockKind.DELETE_FILE:
                 method = self._delete(working)
             elif block.kind is BlockKind.WHOLE_FILE:
@@ -124,6 +134,19 @@ class ProposalBuilder:
         self._files[real] = working
         return working
 
+    def _link(self, path: Path) -> _Working:
+        """A symbolic link named by DELETE FILE: the link is deleted, never what it points to."""
+        known = self._files.get(path)
+        if known is not None:
+            return known
+        target = link_target(path)
+        if target is None:
+            raise _Refused(f"{path.name} stopped being a symbolic link while it was read")
+        rel = path.relative_to(self.folder).as_posix()
+        working = _Working(rel, path, None, [], [], link=target)
+        self._files[path] = working
+        return working
+
     def _commit(self, working: _Working, out: list[OutLine] | tuple[OutLine, ...]) -> None:
         """Store new lines: kept lines keep their own endings, new ones get the file's."""
         old = working.lines or []
@@ -143,6 +166,8 @@ class ProposalBuilder:
         working.lines = lines
 
     def _search_replace(self, working: _Working, block: EditBlock) -> Match:
+        if working.link is not None:
+            raise _Refused(f"{working.path} is a symbolic link, deleted by an earlier block")
         if not block.search:
             if working.lines and any(line.strip() for line in working.lines):
                 raise _Refused(
@@ -160,6 +185,8 @@ class ProposalBuilder:
         return match
 
     def _whole_file(self, working: _Working, text: str) -> str:
+        if working.link is not None:
+            raise _Refused(f"{working.path} is a symbolic link, deleted by an earlier block")
         new = split_text(text)
         if working.lines is None:
             self._commit(working, [(line, None) for line in new])
@@ -179,6 +206,14 @@ class ProposalBuilder:
     # Result ---------------------------------------------------------------------------------------
 
     def _change(self, working: _Working) -> FileChange | None:
+        if working.link is not None:
+            if working.lines is not None:
+                return None
+            change = FileChange.build(working.path, working.real_path, ChangeKind.DELETE, None,
+                                      "utf-8", "\n", (), ())  # fmt: skip
+            change.link_target = working.link
+            change.blocks = list(working.blocks)
+            return change
         original = working.original
         if original is None:
             if working.lines is None:
@@ -201,6 +236,7 @@ class ProposalBuilder:
             tuple(working.lines or ()),
         )
         change.blocks = list(working.blocks)
+        change.read_only = original is not None and is_read_only(working.real_path)
         return change
 
 

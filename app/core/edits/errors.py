@@ -35,3 +35,11 @@ class ConfirmationRequiredError(EditError):
 
 class NothingToUndoError(EditError):
     """No applied change set is recorded for the folder."""
+
+
+class ReadOnlyFileError(EditError):
+    """Accepted changes would overwrite or delete files without write permission (not confirmed)."""
+
+    def __init__(self, message: str, files: list[str]) -> None:
+        super().__init__(message)
+        self.files = files

@@ -34,6 +34,7 @@ from app.core.edits.merge import (
     opcodes_from_pairs,
 )
 from app.core.edits.safety import is_placeholder
+from app.core.edits.textfile import displayable
 
 FUZZY_THRESHOLD = 0.9
 FUZZY_MARGIN = 0.05
@@ -117,7 +118,8 @@ def closest_lines(contents: list[str], s_lines: list[str]) -> Closest | None:
     if ranking.best is None:
         return None
     best = ranking.best
-    return Closest(best.start + 1, tuple(contents[best.start : best.end]), best.ratio)
+    shown = tuple(displayable(line) for line in contents[best.start : best.end])
+    return Closest(best.start + 1, shown, best.ratio)
 
 
 def _unchanged(contents: list[str]) -> tuple[OutLine, ...]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from app.core.edits.apply import ApplyResult, apply_proposal, plan_writes
 from app.core.edits.builder import propose
+from app.core.edits.journal import Recovery, recover_interrupted
 from app.core.edits.proposal import FileChange, Proposal
 
 
@@ -22,6 +23,7 @@ class EditReport:
     dry_run: bool
     result: ApplyResult | None = None  # None for a dry run
     unconfirmed: list[str] = field(default_factory=list)  # skipped: big deletions, not confirmed
+    recovered: list[Recovery] = field(default_factory=list)  # interrupted edits put back first
 
     @property
     def ok(self) -> bool:
@@ -93,6 +95,7 @@ def accept_and_apply(
     dry_run: bool = False,
     confirm_big_deletions: bool = False,
     checkpoint: bool = False,
+    overwrite_read_only: bool = False,
 ) -> EditReport:
     """Accept every hunk of `proposal` and apply it unless `dry_run` (for `edit --apply`).
 
@@ -107,10 +110,14 @@ def accept_and_apply(
             change.reject_all()
             report.unconfirmed.append(change.path)
     if dry_run:
-        plan_writes(proposal)  # reports a conflict the same way a real apply would
+        # reports a conflict or a read-only file the same way a real apply would
+        plan_writes(proposal, overwrite_read_only=overwrite_read_only)
         return report
     report.result = apply_proposal(
-        proposal, confirm_big_deletions=confirm_big_deletions, checkpoint=checkpoint
+        proposal,
+        confirm_big_deletions=confirm_big_deletions,
+        checkpoint=checkpoint,
+        overwrite_read_only=overwrite_read_only,
     )
     return report
 
@@ -122,11 +129,20 @@ def apply_reply(
     dry_run: bool = False,
     confirm_big_deletions: bool = False,
     checkpoint: bool = False,
+    overwrite_read_only: bool = False,
 ) -> EditReport:
-    """Propose `reply_text`'s edits in `folder`, accept them all, and apply them unless dry-run."""
-    return accept_and_apply(
+    """Propose `reply_text`'s edits in `folder`, accept them all, and apply them unless dry-run.
+
+    An earlier apply that a crash interrupted is put back first, so the proposal sees the folder
+    as it really is (`report.recovered` says what was put back).
+    """
+    recovered = [] if dry_run else recover_interrupted(folder)
+    report = accept_and_apply(
         propose(folder, reply_text),
         dry_run=dry_run,
         confirm_big_deletions=confirm_big_deletions,
         checkpoint=checkpoint,
+        overwrite_read_only=overwrite_read_only,
     )
+    report.recovered = recovered
+    return report

@@ -17,7 +17,7 @@ from app.core.edits.blocks import BlockKind
 from app.core.edits.errors import EditError
 from app.core.edits.matching import Closest
 from app.core.edits.safety import is_big_deletion_count, removal_share
-from app.core.edits.textfile import encode, ending_of, split_lines, strip_ending
+from app.core.edits.textfile import displayable, encode, ending_of, split_lines, strip_ending
 
 # Changes closer than this many unchanged lines form one hunk.
 HUNK_MERGE_GAP = 3
@@ -88,6 +88,8 @@ class FileChange:
     proposed_lines: tuple[str, ...]
     hunks: list[Hunk] = field(default_factory=list)
     blocks: list[int] = field(default_factory=list)  # numbers of the blocks that made it
+    link_target: str | None = None  # a DELETE of a symbolic link (to this): the link goes
+    read_only: bool = False  # the file has no write permission; applying needs an override
 
     @classmethod
     def build(
@@ -216,14 +218,15 @@ class FileChange:
         return removed / total if total else 0.0
 
     def unified_diff(self, *, accepted_only: bool = False, context: int = 3) -> str:
-        """A unified diff of the proposal (or of what applying would write)."""
+        """A unified diff of the proposal (or of what applying would write), for showing."""
         new = self.final_lines() if accepted_only else list(self.proposed_lines)
         old_name = "/dev/null" if self.kind is ChangeKind.CREATE else f"a/{self.path}"
         deleted = new is None or (self.kind is ChangeKind.DELETE and not accepted_only)
         new_name = "/dev/null" if deleted else f"b/{self.path}"
         old = [strip_ending(x) + "\n" for x in self.original_lines]
         after = [strip_ending(x) + "\n" for x in (new or [])]
-        return "".join(difflib.unified_diff(old, after, old_name, new_name, n=context))
+        diff = "".join(difflib.unified_diff(old, after, old_name, new_name, n=context))
+        return displayable(diff)
 
 
 def normalise_endings(lines: list[str], original: tuple[str, ...], newline: str) -> list[str]:

@@ -184,3 +184,31 @@ def _check_parents(root: Path, real: Path, raw: str) -> None:
     if parent != root and not parent.is_dir():
         raise UnsafePathError(f"The path {raw.strip()} goes through {parent.name}, which is a "
                               "file, not a folder.")  # fmt: skip
+
+
+def entry_path_in_folder(folder: Path, raw: str) -> Path:
+    """The path `raw` names inside `folder`, its final part not followed if it is a link.
+
+    The folders on the way are resolved and must stay inside `folder` and outside .git/; this is
+    the path to remove or restore a symbolic link itself.
+    """
+    parts = relative_parts(raw)
+    try:
+        root = folder.resolve(strict=True)
+    except OSError:
+        raise UnsafePathError(f"The folder {folder} no longer exists.") from None
+    parent = Path(os.path.realpath(root.joinpath(*parts[:-1])))
+    try:
+        inside = parent.relative_to(root)
+    except ValueError:
+        raise UnsafePathError(f"The path {raw.strip()} leads outside the folder (through a "
+                              "symbolic link).") from None  # fmt: skip
+    if any(p.lower() == ".git" for p in inside.parts):
+        raise UnsafePathError(f"The path {raw.strip()} leads into .git/, which edits never touch.")
+    return parent / parts[-1]
+
+
+def symlink_in_folder(folder: Path, raw: str) -> Path | None:
+    """The link itself if `raw` names a symbolic link inside `folder` (wherever it points)."""
+    path = entry_path_in_folder(folder, raw)
+    return path if path.is_symlink() else None

@@ -1,9 +1,13 @@
 """Text files as LeanCoder edits them: bytes in, lines with their own endings, bytes out.
 
-A file is decoded as UTF-8 (with or without a BOM) or, failing that, Latin-1, which maps every byte
-to one character and back, so untouched bytes always survive. Lines keep their own ending ("\\n",
-"\\r\\n" or "\\r"), so a CRLF file stays CRLF and a file with mixed endings keeps them on every line
-the edit does not touch; new lines get the file's most common ending.
+A file is decoded as UTF-8 (with or without a BOM) or Latin-1, and every byte survives untouched:
+a UTF-8 file with a few bytes that are not UTF-8 (a stray Latin-1 byte, a pasted binary fragment)
+stays UTF-8, its undecodable bytes carried as lone surrogates ("surrogateescape") and written back
+exactly, while new text is written as UTF-8. Only a file whose bytes look like Latin-1 more than
+UTF-8 (no valid multi-byte UTF-8 sequence, or fewer than its undecodable bytes) is Latin-1, which
+maps every byte to one character and back. Lines keep their own ending ("\\n", "\\r\\n" or
+"\\r"), so a CRLF file stays CRLF and a file with mixed endings keeps them on every line the edit
+does not touch; new lines get the file's most common ending.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ MAX_EDIT_BYTES = 4 * 1024 * 1024
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Undecodable bytes, as surrogateescape carries them; and characters beyond ASCII that decoded.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,7 @@ class TextFile:
     encoding: str  # "utf-8", "utf-8-sig" (a BOM) or "latin-1"
     lines: tuple[str, ...]  # each with its own ending; the last may have none
     newline: str  # the ending given to new lines
+    stray_bytes: int = 0  # bytes of a UTF-8 file that are not UTF-8, kept exactly as they are
 
     @property
     def contents(self) -> list[str]:
@@ -57,23 +65,35 @@ def decode(raw: bytes, name: str) -> TextFile:
     if b"\x00" in raw:
         raise UnreadableFileError(f"{name} is a binary file, which LeanCoder does not edit.")
     encoding = "utf-8-sig" if raw.startswith(_UTF8_BOM) else "utf-8"
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError:
-        encoding = "latin-1"
+    text = raw.decode(encoding, _errors(encoding))
+    stray = len(_ESCAPED.findall(text))
+    if stray and len(_MULTIBYTE.findall(text)) < stray:
+        encoding, stray = "latin-1", 0  # more like Latin-1 text than UTF-8 with stray bytes
         text = raw.decode(encoding)
     lines = split_lines(text)
     endings = Counter(ending_of(line) for line in lines if ending_of(line))
     newline = endings.most_common(1)[0][0] if endings else "\n"
-    return TextFile(raw=raw, encoding=encoding, lines=tuple(lines), newline=newline)
+    return TextFile(raw, encoding, tuple(lines), newline, stray)
 
 
 def encode(text: str, encoding: str, name: str) -> bytes:
-    """The bytes of `text` in the file's encoding; a character it cannot hold is refused."""
+    """The bytes of `text` in the file's encoding; a character it cannot hold is refused.
+
+    A UTF-8 file's undecodable bytes (carried as lone surrogates) are written back as they were.
+    """
     try:
-        return text.encode(encoding)
+        return text.encode(encoding, _errors(encoding))
     except UnicodeEncodeError as exc:
         bad = text[exc.start : exc.end]
         raise UnreadableFileError(
             f"{name} is saved as {encoding}, which cannot hold {bad!r} from the new text."
         ) from None
+
+
+def displayable(text: str) -> str:
+    """`text` for a person, a terminal or a model: each undecodable byte becomes U+FFFD."""
+    return _ESCAPED.sub("\ufffd", text)
+
+
+def _errors(encoding: str) -> str:
+    return "surrogateescape" if encoding.startswith("utf-8") else "strict"
