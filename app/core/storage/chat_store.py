@@ -16,7 +16,9 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,11 @@ class ChatStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        # One connection shared by the GUI thread and the model worker (a session saves its reply
+        # while it streams): every statement runs and is read out under one lock.
+        self._db = _LockedConnection(
+            sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -210,6 +216,44 @@ class ChatStore:
             )
             for r in rows
         ]
+
+
+class _Result:
+    """A statement's rows, read out while the lock was held, and the row id it inserted."""
+
+    def __init__(self, rows: list[Any], lastrowid: int | None) -> None:
+        self._rows, self.lastrowid = rows, lastrowid
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+
+class _LockedConnection:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._conn, self._lock = db, threading.Lock()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
+        with self._lock:
+            cur = self._conn.execute(sql, params)
+            return _Result(cur.fetchall(), cur.lastrowid)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._lock:
+            self._conn.executemany(sql, rows)
+
+    def executescript(self, script: str) -> None:
+        with self._lock:
+            self._conn.executescript(script)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
 
 def history_for_model(messages: list[StoredMessage]) -> list[dict[str, str]]:
