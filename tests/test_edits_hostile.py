@@ -308,3 +308,60 @@ def _kill_and_recover(work: Path, monkeypatch: pytest.MonkeyPatch, recover_with:
     assert not list(folder.rglob(f"*{TEMP_SUFFIX}"))
     assert not [p for p in folder.iterdir() if p.is_dir()]  # the created folders are gone
     assert not change_set_dir.exists()
+
+
+# The fuzzy search is bounded -------------------------------------------------------------------
+
+BIG_LINES = 20_000
+# Measured on 2 shared cores: 1.4 s (dissimilar) and 5 s (look-alike places) quiet, 4 s and 9.6 s
+# at load average 8; it was 62 s before the bounds. Generous for a busy CI machine.
+FUZZY_SECONDS = 30.0
+
+
+def _twenty_thousand_lines(project: Path, repetitive: bool) -> list[str]:
+    if repetitive:
+        lines = [f"    result_{i % 7} = handler_{i % 5}(request, limit={i % 3})"
+                 for i in range(BIG_LINES)]  # fmt: skip
+    else:
+        lines = [f"    value_{i % 97} = compute(item_{i}, factor={i % 13})  # step {i}"
+                 for i in range(BIG_LINES)]  # fmt: skip
+    (project / "big.py").write_text("\n".join(lines) + "\n")
+    return lines
+
+
+def test_five_failing_blocks_against_a_20k_line_file_finish_in_seconds(project: Path) -> None:
+    _twenty_thousand_lines(project, repetitive=False)
+    blocks = []
+    for b in range(5):
+        search = "".join(f"    totally_{b}_{k} = unknown_call(arg_{k}, other={k})\n"
+                         for k in range(8))  # fmt: skip
+        blocks.append(_block("big.py", search, "    x = 1\n"))
+    started = time.perf_counter()
+    report = apply_reply(project, "\n".join(blocks), dry_run=True)
+    seconds = time.perf_counter() - started
+    assert seconds < FUZZY_SECONDS
+    assert len(report.proposal.refused) == 5
+    assert all("not in the file" in b.reason and b.closest for b in report.proposal.refused)
+
+
+def test_a_search_similar_to_thousands_of_places_is_refused_in_seconds(project: Path) -> None:
+    lines = _twenty_thousand_lines(project, repetitive=True)
+    blocks = []
+    for b in range(5):
+        search = "".join(line.replace("request", "reqest") + "\n"
+                         for line in lines[100 + 7 * b : 108 + 7 * b])  # fmt: skip
+        blocks.append(_block("big.py", search, "    x = 1\n"))
+    started = time.perf_counter()
+    report = apply_reply(project, "\n".join(blocks), dry_run=True)
+    assert time.perf_counter() - started < FUZZY_SECONDS
+    assert len(report.proposal.refused) == 5  # never a guess between look-alike places
+    assert not report.proposal.files
+
+
+def test_a_misremembered_search_still_applies_in_a_20k_line_file(project: Path) -> None:
+    lines = _twenty_thousand_lines(project, repetitive=False)
+    search = "".join(line + "\n" for line in lines[12_000:12_006]).replace("compute", "computr")
+    report = apply_reply(project, _block("big.py", search, "    done = True\n"))
+    assert [b.method for b in report.proposal.blocks] == ["fuzzy"]
+    text = (project / "big.py").read_text().splitlines()
+    assert text[12_000] == "    done = True" and len(text) == BIG_LINES - 5

@@ -38,9 +38,9 @@ MAX_LCS_WORK = 400_000_000
 # Exact ratios are costly: at most this many per search, and at most this much work in window
 # characters x SEARCH characters (for the closest lines, which are only shown: fewer).
 MAX_EXACT_RATIOS = 200
-MAX_EXACT_WORK = 4_000_000
+MAX_EXACT_WORK = 3_000_000
 MAX_CLOSEST_RATIOS = 20
-MAX_CLOSEST_WORK = 1_500_000
+MAX_CLOSEST_WORK = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
