@@ -67,22 +67,28 @@ def test_parser_reports_markers_of_other_widths(width: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "reply",
+    ("reply", "expected"),
     [
-        "",
-        "<<<<<<< SEARCH",
-        "=======\n>>>>>>> REPLACE",
-        "a.py\n<<<<<<< SEARCH\n=======\n=======\n",
-        "```\n```\n```",
-        "a.py\n```\n<<<<<<< SEARCH\n```\n",
-        "\x00\r\r\n<<<<<<<<<<<<<<<<<<<<<< SEARCH\n",
-        "DELETE FILE\n",
-        "DELETE FILE a b c\n",
+        ("", []),
+        ("<<<<<<< SEARCH", [(None, "the reply ends before =======; was it cut off?")]),
+        ("=======\n>>>>>>> REPLACE", [(None, "'>>>>>>> REPLACE' closes no block")]),
+        ("a.py\n<<<<<<< SEARCH\n=======\n=======\n", [("a.py", "a second ======= line")]),
+        ("```\n```\n```", []),
+        ("a.py\n```\n<<<<<<< SEARCH\n```\n", [("a.py", "not closed by >>>>>>> REPLACE")]),
+        ("\x00\r\r\n<<<<<<<<<<<<<<<<<<<<<< SEARCH\n", [(None, "has 22 characters")]),
+        ("DELETE FILE\n", []),  # prose, not an instruction
+        ("DELETE FILE a b c\n", [(None, "the DELETE FILE line names no file path")]),
     ],
 )
-def test_parser_never_raises_on_garbage(reply: str) -> None:
-    for block in parse_reply(reply):
-        assert block.kind is not BlockKind.MALFORMED or block.problem
+def test_parser_never_raises_on_garbage(
+    reply: str, expected: list[tuple[str | None, str]]
+) -> None:
+    """Garbage is either no block at all or one malformed block that says what is wrong."""
+    blocks = parse_reply(reply)
+    assert [b.kind for b in blocks] == [BlockKind.MALFORMED] * len(expected)
+    for block, (path, problem) in zip(blocks, expected, strict=True):
+        assert block.path == path
+        assert problem in (block.problem or ""), block.problem
 
 
 @pytest.mark.parametrize(

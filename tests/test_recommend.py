@@ -11,6 +11,7 @@ from app.core.fit.estimate import GIB, GpuBudget, MachineBudget
 from app.core.fit.recommend import recommend
 from app.core.machine.budget import machine_budget
 from app.core.machine.hardware import detect_hardware
+from app.core.machine.info import CpuInfo, GpuInfo, HardwareInfo
 
 
 def test_a_gaming_pc_gets_the_30b_coder_in_a_hybrid_plan() -> None:
@@ -53,7 +54,30 @@ def test_this_machine_budget_comes_from_the_hardware_probe() -> None:
     budget = machine_budget(hw)
     assert budget.ram_bytes == hw.ram_available_bytes
     assert budget.cpu_cores == hw.cpu.physical_cores
-    assert budget.gpus == ()  # this machine has no GPU llama.cpp can use
+    # Whatever this machine has: one budget per GPU llama.cpp can offload to, none for the rest.
+    assert [g.name for g in budget.gpus] == [g.name for g in hw.offload_gpus]
+
+
+def test_only_gpus_llama_cpp_can_use_get_a_budget() -> None:
+    cpu = CpuInfo("x86-64", physical_cores=6, logical_cores=12, features=("AVX2",))
+    cuda = GpuInfo(0, "RTX 4060", "CUDA", 8 * GIB, 7 * GIB, "ggml")
+    unknown_free = GpuInfo(1, "Arc A380", "Vulkan", 6 * GIB, None, "ggml")
+    vendor_only = GpuInfo(2, "Radeon RX 7600", "ROCm", 8 * GIB, 8 * GIB, "rocm-smi")
+    hw = HardwareInfo(
+        ram_total_bytes=32 * GIB,
+        ram_available_bytes=20 * GIB,
+        cpu=cpu,
+        gpus=(cuda, unknown_free, vendor_only),
+        disk_path="/models",
+        disk_free_bytes=None,
+    )
+    budget = machine_budget(hw)
+    assert budget.gpus == (
+        GpuBudget("RTX 4060", 7 * GIB, 400e9),  # free memory, CUDA's default bandwidth
+        GpuBudget("Arc A380", 6 * GIB, 250e9),  # free unknown: the total
+    )
+    assert budget.ram_bytes == 20 * GIB and budget.cpu_cores == 6
+    assert budget.cpu_bandwidth == 20e9 and not budget.bandwidth_measured  # the default
 
 
 def test_recommend_cli_json_lists_plans() -> None:

@@ -351,17 +351,13 @@ def ids(samples: Iterable[Sample]) -> list[str]:
 
 
 @pytest.mark.parametrize("sample", ALL_SAMPLES, ids=ids(ALL_SAMPLES))
-def test_whole(sample: Sample) -> None:
-    check(sample, [sample.text])
-
-
-@pytest.mark.parametrize("sample", ALL_SAMPLES, ids=ids(ALL_SAMPLES))
 def test_one_char_at_a_time(sample: Sample) -> None:
     check(sample, list(sample.text))
 
 
 @pytest.mark.parametrize("sample", ALL_SAMPLES, ids=ids(ALL_SAMPLES))
 def test_two_pieces_at_every_index(sample: Sample) -> None:
+    """Also the whole text in one piece: at i = 0 and i = len(text) one of the pieces is empty."""
     text = sample.text
     for i in range(len(text) + 1):
         check(sample, [text[:i], text[i:]])

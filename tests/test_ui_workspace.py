@@ -167,13 +167,20 @@ def test_stop_keeps_what_was_found(qtbot: QtBot, tmp_path: Path) -> None:
     panel = _panel(qtbot)
     assert panel.open_folder(big)
     qtbot.waitUntil(lambda: len(panel.files()) > 0, timeout=SCAN_TIMEOUT_MS)
+    (thread,) = [t for t in threading.enumerate() if t.name == SCAN_THREAD]
     panel.stop_button.click()
     assert not panel.is_scanning()
     assert panel.status_label.text().startswith("Stopped: ")
     assert 0 < len(panel.files()) < 6000
     count = len(panel.files())
-    qtbot.wait(100)
-    assert len(panel.files()) == count  # nothing trickles in after Stop
+    # Nothing trickles in after Stop: the scan thread ends at its cancel flag, the drain timer is
+    # off, and even a drain tick now (the timer's own slot) adds no row.
+    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=SCAN_TIMEOUT_MS)
+    assert not panel._drain_timer.isActive()
+    panel._drain()
+    QCoreApplication.processEvents()
+    assert len(panel.files()) == count
+    assert panel.status_label.text().startswith("Stopped: ")
 
 
 def test_destroying_the_panel_mid_scan_stops_its_thread(qtbot: QtBot, tmp_path: Path) -> None:
