@@ -43,11 +43,13 @@ def test_footprint_of_the_tiny_moe_splits_experts_from_shared_weights(tiny_moe_p
     assert fp.n_expert == shape.n_expert and fp.n_expert_used == shape.n_expert_used
 
 
-@pytest.mark.model
 @pytest.mark.parametrize("which", ["starter", "moe"])
-def test_estimate_is_within_8_percent_of_the_measured_increase(
+def test_estimate_is_within_2_percent_of_the_measured_increase(
     which: str, starter_path: Path, tiny_moe_path: Path
 ) -> None:
+    """bench/fit_accuracy.py: the starter within 1% (224 MiB measured at 2,048 tokens), the tiny
+    MoE 3.6-3.9 MiB over (65 MiB). The 24 MiB overhead term or most of the compute term (64 MiB,
+    30 MiB) missing fails this; a 4.5 MiB floor covers the tiny MoE's fixed excess."""
     path = starter_path if which == "starter" else tiny_moe_path
     n_ctx = 2048
     fp = footprint_from_header(read_header(path))
@@ -56,7 +58,16 @@ def test_estimate_is_within_8_percent_of_the_measured_increase(
     # llama.cpp's own log of the KV buffer: the KV formula is exact
     assert kv_bytes(fp, n_ctx) == measured.kv_buffer_bytes
     error = abs(estimate.total - measured.increase)
-    assert error <= max(0.08 * measured.increase, 6 * MIB), (estimate.total, measured.increase)
+    assert error <= max(0.02 * measured.increase, 4.5 * MIB), (estimate.total, measured.increase)
+
+
+def test_llama_cpp_pads_the_kv_cache_as_estimated(tiny_moe_path: Path) -> None:
+    """At 2,000 tokens llama.cpp allocates 2,048 cells: the estimate's padding, checked against
+    the KV buffer llama.cpp reports (not only against the formula)."""
+    fp = footprint_from_header(read_header(tiny_moe_path))
+    measured = measure_load(tiny_moe_path, 2000)
+    per_cell = 2 * 2 * (16 + 16) * 2  # 2 layers x 2 KV heads x (K + V of 16) x f16
+    assert measured.kv_buffer_bytes == kv_bytes(fp, 2000) == per_cell * 2048
 
 
 def test_kv_cache_is_padded_to_256_cells(starter_path: Path) -> None:

@@ -71,25 +71,17 @@ def test_a_dense_model_ignores_an_expert_plan(starter_path: Path) -> None:
 def test_a_hybrid_plan_for_a_small_gpu_reaches_the_engine(moe_path: Path) -> None:
     """A machine whose GPU holds everything but one layer's experts: the plan keeps those experts
     in host memory, and loading with the planned options applies exactly that."""
-    from app.core.fit.estimate import (
-        MARGIN_BYTES,
-        RUNTIME_OVERHEAD_BYTES,
-        GpuBudget,
-        MachineBudget,
-        estimate_memory,
-        footprint_from_header,
-    )
-    from app.core.gguf.header import read_header
+    from app.core.fit.estimate import GIB, GpuBudget, MachineBudget
     from app.core.session.load_plan import planned_options
 
-    fp = footprint_from_header(read_header(moe_path))
     base = LoadOptions(n_ctx=512)
-    host_side = fp.embedding_bytes + RUNTIME_OVERHEAD_BYTES  # the input embedding stays on host
-    base_on_gpu = estimate_memory(fp, 512).total - host_side - fp.expert_bytes
-    one_layer = fp.expert_bytes_per_layer[-1]
-    gpu = GpuBudget("small GPU", MARGIN_BYTES + base_on_gpu + one_layer + one_layer // 2, 100e9)
+    # The tiny MoE at 512 tokens: 10,196,480 bytes on the GPU without its experts (attention,
+    # norms, output, KV cache, compute buffer), 786,432 bytes of experts per layer, 2 layers. Past
+    # the 1 GiB margin, 10.85 MiB holds one layer's experts but not both.
+    gpu = GpuBudget("small GPU", 1 * GIB + 11_110 * 1024, 100e9)
     options, plan = planned_options(moe_path, base, MachineBudget(8 * 1024**3, gpus=(gpu,)))
     assert plan.kind == "hybrid" and plan.expert_layers_on_cpu == 1
+    assert plan.gpu_bytes == 10_196_480 + 786_432
     assert options.expert_layers_on_cpu == 1 and options.n_gpu_layers == -1
     engine = Engine()
     try:
