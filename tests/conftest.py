@@ -15,6 +15,15 @@ from app.core.llm.engine import Engine, LoadOptions
 from app.core.models.starter import starter_model_path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the starter through a fixture (starter_path, engine, make_window,
+    and any fixture built on them) is a `model` test, so `-m "not model"` runs without the model.
+    Tests that name the starter some other way (`--model starter`) carry the marker themselves."""
+    for item in items:
+        if "starter_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(scope="session")
 def starter_path() -> Path:
     path = starter_model_path()
