@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
+from app.cli.logging_options import add_logging_arguments, start_logging
 from app.cli.threads import add_threads_argument, print_load_notes
 from app.core.errors import LeanCoderError
 from app.core.models.starter import STARTER_KEY
+from app.core.storage import logs
 
 if TYPE_CHECKING:
     from app.core.llm.chat_template import Message
     from app.core.llm.engine import Engine, ReplyStats
 
+log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 # Each area's commands live in their own module with `register(sub)`, which adds sub-parsers and
@@ -58,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check this installation (starter model, llama.cpp, window) offline, then exit",
     )
+    add_logging_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     gui = sub.add_parser("gui", help="open the window (the default)")
@@ -151,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    start_logging(args, sys.stderr)
     if args.self_test:
         from app.self_test import run_self_test
 
@@ -159,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.ui.application import run_gui  # Qt only when the window is wanted
 
         return run_gui(model=getattr(args, "model", None))
+    logs.install_exception_hooks()  # a bug's traceback goes into the log, then to stderr
     return _run_reporting_errors(args.handler, args, sys.stdout, sys.stderr)
 
 

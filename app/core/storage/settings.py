@@ -28,6 +28,8 @@ class Settings:
     kv_fast_mode: bool = False
     # CPU threads for the model; 0: chosen for this machine (app.core.llm.threads).
     n_threads: int = 0
+    # Prompts, replies and file contents go into the log only when on (app.core.storage.logs).
+    log_content: bool = False
 
     def remember_model(self, spec: str) -> None:
         self.last_model = spec
@@ -65,6 +67,7 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "policy": str,
     "custom_policy": dict,
     "kv_fast_mode": bool,
+    "log_content": bool,
 }
 
 
