@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -273,11 +274,17 @@ class BenchResult:
     idle: list[float]
     streaming: StreamResult
     work: WorkTimings
+    threads: tuple[int, int] = (0, 0)  # decode, prompt: as llama.cpp reports them
 
 
-def run(window: MainWindow, min_tokens: int, timeout_s: float) -> BenchResult | None:
+def run(
+    window: MainWindow, min_tokens: int, timeout_s: float, threads: int = 0
+) -> BenchResult | None:
+    """One measurement with the model loaded on `threads` CPU threads (0: the window's default)."""
     work = instrument(window)
     window.show()
+    window.settings.n_threads = threads
+    window.model_info = None
     window.load_model("starter")
     spin_until(lambda: window.model_info is not None or window.error_box is not None, 60)
     if window.model_info is None:
@@ -293,7 +300,28 @@ def run(window: MainWindow, min_tokens: int, timeout_s: float) -> BenchResult | 
     idle = probe.take()
     streaming = stream(window, probe, min_tokens, timeout_s)
     probe.stop()
-    return BenchResult(idle, streaming, work)
+    info = window.model_info
+    return BenchResult(idle, streaming, work, (info.n_threads, info.n_threads_batch))
+
+
+def decode_median(result: BenchResult) -> float:
+    decode = [r.decode_tokens_per_s for r in result.streaming.replies if r.decode_tokens_per_s > 0]
+    return statistics.median(decode) if decode else 0.0
+
+
+def report_threads(results: list[BenchResult]) -> None:
+    """One row per thread count, medians over its rounds: the figures the window's rule uses."""
+    print(f"{'decode threads':<16}{'rounds':>7}{'decode tok/s':>14}{'steady p99':>12}"
+          f"{'stream p99':>12}{'stream max':>12}")  # fmt: skip
+    for threads in sorted({r.threads[0] for r in results}):
+        mine = [r for r in results if r.threads[0] == threads]
+        print(
+            f"{threads:<16}{len(mine):>7}"
+            f"{statistics.median(decode_median(r) for r in mine):>14.1f}"
+            f"{statistics.median(percentile(r.streaming.steady, 99) for r in mine):>12.2f}"
+            f"{statistics.median(percentile(r.streaming.lateness, 99) for r in mine):>12.2f}"
+            f"{statistics.median(max(r.streaming.lateness, default=0.0) for r in mine):>12.2f}"
+        )
 
 
 def report(result: BenchResult, min_tokens: int) -> None:
@@ -305,7 +333,9 @@ def report(result: BenchResult, min_tokens: int) -> None:
     p99_idle = percentile(result.idle, 99)
     reasons = ", ".join(r.finish_reason for r in streamed.replies)
 
-    print(f"LeanCoder UI latency: {TICK_MS} ms timer lateness (ms), offscreen, starter model")
+    threads = result.threads
+    print(f"LeanCoder UI latency: {TICK_MS} ms timer lateness (ms), offscreen, starter model, "
+          f"{threads[0]} decode / {threads[1]} prompt threads")  # fmt: skip
     print(f"{'period':<10}{'samples':>8}{'p50':>9}{'p99':>9}{'max':>9}")
     print(row("idle", result.idle))
     print(row("streaming", streamed.lateness))
@@ -344,7 +374,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=600, help="stream at least this many")
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds for streaming")
     parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument(
+        "--threads",
+        default="0",
+        help="decode thread counts to compare, e.g. 1,2 (0: the window's default)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="rounds over the thread counts")
     args = parser.parse_args(argv)
+    thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
@@ -352,8 +389,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["LEANCODER_DATA_DIR"] = data_dir  # never the user's own chats
         window = create_main_window(autoload=False)
         window.settings.temperature = args.temperature
+        results: list[BenchResult] = []
         try:
-            result = run(window, args.tokens, args.timeout)
+            for round_index in range(max(1, args.rounds)):
+                shift = round_index % len(thread_counts)  # alternate the order: noise hits all
+                for threads in thread_counts[shift:] + thread_counts[:shift]:
+                    result = run(window, args.tokens, args.timeout, threads)
+                    if result is None:
+                        return 1
+                    report(result, args.tokens)
+                    print()
+                    results.append(result)
         finally:
             window.close()  # ends the model worker thread
             window.store.close()
@@ -363,9 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
             gc.collect()
             qapp.processEvents()
-    if result is None:
-        return 1
-    report(result, args.tokens)
+    if len(results) > 1:
+        report_threads(results)
     return 0
 
 

@@ -89,6 +89,7 @@ def test_panel_shows_each_gpu_with_its_source_and_the_notes(panel: HardwarePanel
         "RAM",
         "CPU",
         "CPU features",
+        "Threads",
         "GPU 0",
         "GPU 1",
         "Disk",
@@ -96,6 +97,7 @@ def test_panel_shows_each_gpu_with_its_source_and_the_notes(panel: HardwarePanel
     texts = dict(rows)
     assert texts["RAM"] == "64.0 GiB total, 40.0 GiB available"
     assert texts["CPU"] == "AMD Ryzen 9 7950X (16 cores, 32 threads)"
+    assert texts["Threads"] == "16 for decoding, 32 for prompts; the window the same"
     assert (
         texts["GPU 0"] == "NVIDIA GeForce RTX 4090 (CUDA, via llama.cpp): 24.0 GiB, 23.0 GiB free"
     )

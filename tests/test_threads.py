@@ -18,7 +18,6 @@ from app.cli.main import build_parser
 from app.core.llm.engine import Engine, LoadOptions
 from app.core.llm.threads import (
     GGML_MAX_THREADS,
-    WINDOW_SPARE_CORE_FROM,
     CoreCounts,
     ThreadChoice,
     _linux_performance_cores,
@@ -86,13 +85,11 @@ def test_never_more_than_ggml_allows() -> None:
     assert choose_threads(huge, 1000).decode == GGML_MAX_THREADS
 
 
-def test_window_rule() -> None:
-    small = CoreCounts(physical=WINDOW_SPARE_CORE_FROM - 1, logical=16)
-    big = CoreCounts(physical=WINDOW_SPARE_CORE_FROM, logical=16)
-    assert choose_threads(small, front_end="window") == choose_threads(small)
-    assert choose_threads(big, front_end="window").decode == WINDOW_SPARE_CORE_FROM - 1
-    assert choose_threads(big, front_end="window").batch == 16
-    assert choose_threads(big, 5, front_end="window").decode == 5  # the user's setting wins
+@pytest.mark.parametrize("cores", [CoreCounts(2, 2), CoreCounts(8, 16), CoreCounts(24, 32, 8)])
+def test_window_uses_the_measured_rule(cores: CoreCounts) -> None:
+    # Measured (bench/RESULTS.md, "Threads"): the window decodes on the same threads.
+    assert choose_threads(cores, front_end="window") == choose_threads(cores)
+    assert choose_threads(cores, 1, front_end="window") == ThreadChoice(1, 1)
 
 
 # -- the machine's facts -------------------------------------------------------------------------
@@ -179,12 +176,11 @@ def test_hardware_rows_say_what_leancoder_uses() -> None:
     )
     rows = dict(summary_rows(info))
     assert rows["Threads"] == (
-        "8 for decoding, 32 for prompts (8 performance cores); the window 7 for decoding, "
-        "32 for prompts"
+        "8 for decoding, 32 for prompts (8 performance cores); the window the same"
     )
     assert info.to_dict()["threads"] == {
         "headless": {"decode": 8, "batch": 32},
-        "window": {"decode": 7, "batch": 32},
+        "window": {"decode": 8, "batch": 32},
     }
 
 

@@ -32,13 +32,12 @@ _SYS_CPU = Path("/sys/devices/system/cpu")
 
 FrontEnd = Literal["headless", "window"]
 
-# The window's own rule, chosen by measurement (bench/RESULTS.md, "Threads"): on the 2-core test
-# machine, decode on both cores streamed faster in the window than on one, and GUI lateness stayed
-# within its goals, so the window uses the same decode threads as the headless front ends. A
-# machine with many cores gains nothing measurable from its last core at decode (memory bound),
-# while the GUI thread then has to preempt a llama.cpp worker that the others wait for; there the
-# window leaves one core free.
-WINDOW_SPARE_CORE_FROM = 8
+# The window's rule, by measurement (bench/RESULTS.md, "Threads"): the window decodes on as many
+# threads as the headless front ends. On a quiet 2-core machine both cores decode ~1.5x faster
+# than one (issue #19); on the same machine saturated by other work, two threads collapse for the
+# window and headless alike (llama.cpp's threads wait for each other at every step), so that is
+# the machine's load, not the window's rendering, and no window-only rule would fix it.
+# `front_end` stays an input so a rule measured on a quiet machine can differ per front end.
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +85,6 @@ def choose_threads(
     decode = physical
     if cores.performance is not None and 0 < cores.performance < physical:
         decode = cores.performance
-    if front_end == "window" and decode >= WINDOW_SPARE_CORE_FROM:
-        decode -= 1
     return ThreadChoice(decode, logical)
 
 
