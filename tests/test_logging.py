@@ -87,10 +87,22 @@ def test_setting_up_again_replaces_the_handlers(tmp_path: Path, logging_restored
     logging.getLogger("app.again").info("once")
     assert second.read_text(encoding="utf-8").count("once") == 1
     assert "once" not in (tmp_path / "first" / "leancoder.log").read_text(encoding="utf-8")
-    files = [
-        h for h in logging.getLogger().handlers if isinstance(h, logging.handlers.RotatingFileHandler)
-    ]
+    rotating = logging.handlers.RotatingFileHandler
+    files = [h for h in logging.getLogger().handlers if isinstance(h, rotating)]
     assert [Path(h.baseFilename) for h in files] == [second]
+
+
+def test_debug_is_for_leancoder_libraries_log_from_info(
+    tmp_path: Path, logging_restored: None
+) -> None:
+    path = logs.setup_logging("debug", folder=tmp_path)
+    logging.getLogger("app.core.something").debug("our own detail")
+    logging.getLogger("leancoder.qt").debug("a qt debug message")
+    logging.getLogger("markdown_it.rules_block").debug("entering paragraph: the user's text")
+    logging.getLogger("markdown_it.rules_block").info("library info")
+    text = path.read_text(encoding="utf-8")
+    assert "our own detail" in text and "a qt debug message" in text
+    assert "the user's text" not in text and "library info" in text
 
 
 def test_an_unwritable_log_folder_is_a_clear_error(tmp_path: Path, logging_restored: None) -> None:

@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QCoreApplication, QEvent
+from PySide6.QtCore import (
+    QCoreApplication,
+    QEvent,
+    QMessageLogContext,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app.core.models.starter import STARTER_KEY
-from app.core.storage import paths
+from app.core.storage import logs, paths
 from app.core.storage.chat_store import ChatStore
 from app.core.storage.settings import Settings
+from app.ui.error_dialog import app_error_reporter
 from app.ui.main_window import MainWindow
+
+QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
 
 
 def app_icon() -> QIcon:
@@ -47,12 +64,40 @@ def default_model_spec(settings: Settings) -> str | None:
     return STARTER_KEY if starter_model_path() is not None else None
 
 
+def install_qt_message_handler() -> Callable[[], None]:
+    """Route Qt's own messages (warnings about widgets, fonts, plugins) into the log. The handler
+    that was installed before (pytest-qt's, in tests) still gets every message, so Qt warnings
+    keep failing tests; with none before, the log's stderr output replaces Qt's own printing.
+    Returns a function that puts the previous handler back."""
+    qt_log = logging.getLogger("leancoder.qt")
+    previous: list[Callable[[QtMsgType, QMessageLogContext, str], None] | None] = [None]
+
+    def handler(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+        category = context.category or ""
+        where = f" [{category}]" if category and category != "default" else ""
+        qt_log.log(QT_LEVELS.get(mode, logging.WARNING), "%s%s", message, where)
+        if previous[0] is not None:
+            previous[0](mode, context, message)
+
+    previous[0] = qInstallMessageHandler(handler)
+
+    def uninstall() -> None:
+        qInstallMessageHandler(previous[0])
+
+    return uninstall
+
+
 def run_gui(model: str | None = None) -> int:
+    """The window's event loop. Logging is set up by the caller (app.cli.main)."""
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("LeanCoder")
     app.setOrganizationName("LeanCoder")
     app.setWindowIcon(app_icon())
+    restore_qt_handler = install_qt_message_handler()
+    # An exception nobody caught (in a slot, a paint event, a thread) is logged and shown in a
+    # dialog; the event loop goes on, so the user loses nothing.
+    restore_hooks = logs.install_exception_hooks(app_error_reporter().report)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     closed = asyncio.Event()
@@ -70,4 +115,6 @@ def run_gui(model: str | None = None) -> int:
     # from the model thread, which PySide turns into a crash.
     window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    restore_hooks()
+    restore_qt_handler()
     return 0

@@ -15,12 +15,15 @@ Signals:
     compareFailed(int, str)   request id, a user-facing message
     promptCounted(int, object)  request id, PromptBreakdown (before the reply's first token)
     fillerMatches(object)     list[FillerMatch] for a word list, or None with no model loaded
+    jobFailed(str, str)       a worker job raised what it did not handle (already logged):
+                              a one-line summary and the traceback
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,11 +52,12 @@ class EngineBridge(QObject):
     compareFailed = Signal(int, str)
     promptCounted = Signal(int, object)
     fillerMatches = Signal(object)
+    jobFailed = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._engine = Engine()
-        self._worker = SerialWorker()
+        self._worker = SerialWorker(on_error=self._on_job_error)
         self._lock = threading.Lock()
         # Per request: (stream key, event). A request's owner is woken once per batch.
         self._pending: dict[int, list[tuple[str, GenerationEvent]]] = {}
@@ -166,6 +170,11 @@ class EngineBridge(QObject):
             log.warning("model worker did not stop within 30 s")
 
     # -- jobs (worker thread) ------------------------------------------------------------------
+
+    def _on_job_error(self, job: str, exc: BaseException) -> None:
+        # The worker logged it; the GUI hears it through a queued signal.
+        details = "".join(traceback.format_exception(exc))
+        self.jobFailed.emit(f"{job} failed: {type(exc).__name__}: {exc}", details)
 
     def _load_job(
         self, path: Path, options: LoadOptions, plan: bool, cancel: threading.Event

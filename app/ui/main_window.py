@@ -44,7 +44,9 @@ from app.core.thinking.policy import ThinkingPolicy
 from app.ui.chat_view import ChatView, MessageWidget, format_stats, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge
+from app.ui.error_dialog import app_error_reporter
 from app.ui.gguf_files import dropped_gguf
+from app.ui.help_menu import HelpMenu
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.policy_picker import PolicyPicker, fast_kv_action
@@ -125,6 +127,8 @@ class MainWindow(QMainWindow):
         code_menu = self.menuBar().addMenu("&Code")
         for action in (self.code.open_action, self.code.edit_action, self.code.undo_action):
             code_menu.addAction(action)
+        self.help_menu = HelpMenu(self, self.menuBar().addMenu("&Help"))
+        self.errors = app_error_reporter()  # unexpected errors: a dialog with the log's path
 
         self.chat_list = QListWidget(self)
         self.chat_list.setMinimumWidth(180)
@@ -198,6 +202,7 @@ class MainWindow(QMainWindow):
         self.bridge.replyFinished.connect(self._on_reply_finished)
         self.bridge.replyFailed.connect(self._on_reply_failed)
         self.bridge.promptCounted.connect(self._on_prompt_counted)
+        self.bridge.jobFailed.connect(self.errors.report)
 
     # -- state ---------------------------------------------------------------------------------
 

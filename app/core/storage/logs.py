@@ -39,8 +39,10 @@ LEVELS: dict[str, int] = {
 }
 DEFAULT_LEVEL = "info"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(process)d %(threadName)s %(name)s: %(message)s"
-# Chatty at DEBUG (one line per callback and future) and never about LeanCoder's own problems.
-QUIET_LOGGERS = ("qasync", "asyncio", "urllib3", "httpcore", "httpx", "filelock", "PIL")
+# LeanCoder's own loggers follow the chosen level; libraries log from INFO up whatever it is, as
+# some are chatty at DEBUG (qasync: a line per callback; markdown-it: per rule per render) and
+# their debug lines may quote what they process (a chat message being rendered).
+OWN_LOGGERS = ("app", "leancoder")
 
 ErrorReport = Callable[[str, str], None]  # (one-line summary, formatted traceback)
 
@@ -139,9 +141,9 @@ def setup_logging(
     root = logging.getLogger()
     stop_logging()
     _state["content"] = log_content
-    root.setLevel(threshold)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(max(threshold, logging.INFO))
+    root.setLevel(max(threshold, logging.INFO))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(threshold)
     if stderr_level is not None:
         console = _CurrentStderr()
         console.setLevel(max(threshold, stderr_level))
@@ -182,6 +184,8 @@ def stop_logging() -> None:
         handler.close()
     _handlers.clear()
     _state.update(content=False, path=None)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _add(root: logging.Logger, handler: logging.Handler) -> None:
