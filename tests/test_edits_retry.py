@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.core.edits import (
+    ApplyResult,
     BlockStatus,
     ConfirmationRequiredError,
     EditFormat,
@@ -20,6 +21,7 @@ from app.core.edits import (
     propose_with_retries,
     undo_last,
 )
+from app.core.edits.feedback import Generate
 from app.core.llm.engine import Engine, SamplingParams
 from app.core.thinking.parser import Channel
 
@@ -114,22 +116,19 @@ def test_a_given_first_reply_is_not_regenerated(project: Path) -> None:
     assert outcome.proposal.blocks[0].status is BlockStatus.APPLIED
 
 
-@pytest.mark.model
-def test_starter_model_reply_never_corrupts_a_file(engine: Engine, project: Path) -> None:
-    """Whatever the tiny model replies, files end up as proposed-and-accepted or untouched."""
-    edit_format = choose_edit_format(135_000_000, [len(SOURCE)])
-    assert edit_format is EditFormat.WHOLE_FILE
-    messages = [
-        {"role": "system", "content": edit_system_prompt(edit_format)},
-        {"role": "user", "content": f"shapes.py:\n```python\n{SOURCE}```\nRename width to w."},
-    ]
+RENAMED = SOURCE.replace("width", "w").replace("height", "h")
+WHOLE_FILE_REPLY = f"Here it is.\n\nshapes.py\n```python\n{RENAMED}```\n"
+EMPTIED_REPLY = "shapes.py\n```python\n# nothing left\n```\n"  # removes most of the file
+WHOLE_FILE_MESSAGES = [
+    {"role": "system", "content": edit_system_prompt(EditFormat.WHOLE_FILE)},
+    {"role": "user", "content": f"shapes.py:\n```python\n{SOURCE}```\nRename width to w."},
+]
 
-    def generate(history: list[dict[str, str]]) -> str:
-        sampling = SamplingParams(temperature=0.7, max_tokens=200, seed=7)
-        events = engine.generate(history, sampling)
-        return "".join(e.text for e in events if e.kind == "text" and e.channel is Channel.ANSWER)
 
-    outcome = propose_with_retries(project, messages, generate)
+def _apply_all_and_check_each_file(project: Path, generate: Generate) -> ApplyResult:
+    """Propose with retries, accept everything, apply (confirming a big deletion), and check that
+    every file holds exactly its proposed-and-accepted bytes, or is untouched."""
+    outcome = propose_with_retries(project, WHOLE_FILE_MESSAGES, generate)
     assert 1 <= len(outcome.replies) <= 3
     proposal = outcome.proposal
     proposal.accept_all()
@@ -142,6 +141,45 @@ def test_starter_model_reply_never_corrupts_a_file(engine: Engine, project: Path
     for path in {*before, *expected, *(p for p in project.rglob("*") if p.is_file())}:
         now = path.read_bytes() if path.exists() else None
         assert now == expected.get(path, before.get(path))
+    return result
+
+
+def test_a_whole_file_reply_is_written_then_undone_byte_for_byte(project: Path) -> None:
+    result = _apply_all_and_check_each_file(project, ScriptedModel([WHOLE_FILE_REPLY]))
+    assert result.change_set is not None and result.modified == ["shapes.py"]
+    assert (project / "shapes.py").read_text() == RENAMED
+    assert [c.id for c in list_change_sets(project)] == [result.change_set]
+    undo_last(project)
+    assert (project / "shapes.py").read_text() == SOURCE
+    assert list_change_sets(project) == []
+
+
+def test_a_reply_that_empties_the_file_needs_confirmation_and_is_undoable(project: Path) -> None:
+    proposal = propose(project, EMPTIED_REPLY)
+    proposal.accept_all()
+    with pytest.raises(ConfirmationRequiredError, match=r"remove more than half of shapes\.py"):
+        apply_proposal(proposal)
+    assert (project / "shapes.py").read_text() == SOURCE  # refused: nothing written
+    result = _apply_all_and_check_each_file(project, ScriptedModel([EMPTIED_REPLY]))
+    assert result.modified == ["shapes.py"]
+    assert (project / "shapes.py").read_text() == "# nothing left\n"
+    undo_last(project)
+    assert (project / "shapes.py").read_text() == SOURCE
+
+
+@pytest.mark.model
+def test_the_starters_own_reply_never_corrupts_a_file(engine: Engine, project: Path) -> None:
+    """End to end with the real model's words (usually no edit at all: it is a 135M model)."""
+    assert choose_edit_format(135_000_000, [len(SOURCE)]) is EditFormat.WHOLE_FILE
+
+    def generate(history: list[dict[str, str]]) -> str:
+        sampling = SamplingParams(temperature=0.7, max_tokens=200, seed=7)
+        events = engine.generate(history, sampling)
+        return "".join(e.text for e in events if e.kind == "text" and e.channel is Channel.ANSWER)
+
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    result = _apply_all_and_check_each_file(project, generate)
+    assert (result.change_set is None) == (list_change_sets(project) == [])
     if result.change_set is not None:
         undo_last(project)
     assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
