@@ -56,15 +56,17 @@ def test_vocabulary_scan_matches_whole_words_only(engine: Engine) -> None:
         assert word not in texts
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# Seeds whose unpruned thinking has fillers that were the model's top choice (counted below).
+@pytest.mark.parametrize("seed", [2, 6])
 def test_suppressed_words_never_appear_in_thinking(engine: Engine, seed: int) -> None:
-    unpruned, _, _, _ = run(engine, ThinkingPolicy(), seed)
+    unpruned, _, plain, _ = run(engine, ThinkingPolicy(), seed)
+    assert FILLER.findall(unpruned) and plain.suppressed_tokens == 0
     ban = ThinkingPolicy(name="ban", suppress_fillers=True)
-    thinking, _, _, _ = run(engine, ban, seed)
+    thinking, _, stats, _ = run(engine, ban, seed)
     assert thinking
     assert FILLER.findall(thinking) == [], thinking
-    if FILLER.findall(unpruned):
-        assert thinking != unpruned
+    assert thinking != unpruned
+    assert stats.suppressed_tokens > 0  # the engine counted the steps it steered away
 
 
 def test_filler_bias_and_suppressed_count() -> None:
@@ -110,6 +112,54 @@ def test_budget_caps_thinking_and_an_answer_follows(engine: Engine, budget: int)
     assert "Considering the limited time" in thinking  # the budget message, then the end tag
     assert "</think>" not in thinking + answer
     assert answer.strip() and stats.answer_tokens > 0
+
+
+def _budget_controller(budget: int) -> ThinkingController:
+    """A controller on a block already open, with a fake tokenizer (one id per character)."""
+    control = ThinkingController(
+        ThinkingPolicy(name="cap", budget=budget),
+        ThinkingFormat.THINK_TAGS,
+        lambda text: [ord(c) for c in text],
+    )
+    control.on_block_open()
+    control.in_thinking = True
+    return control
+
+
+def test_at_the_budget_the_word_being_written_is_finished_first() -> None:
+    control = _budget_controller(3)
+    for token, text in enumerate([" one", " two", " thr"]):
+        assert control.step(token, text, utf8_pending=False) is None
+    # The budget is spent mid-word: "ee" and "s" still belong to "threes" and are let through.
+    assert control.step(3, "ee", utf8_pending=False) is None
+    assert control.step(4, "s", utf8_pending=False) is None
+    action = control.step(5, " four", utf8_pending=False)  # the next word: closed instead
+    assert action is not None and action.replace and action.reason == "budget"
+    assert "".join(map(chr, action.tokens)) == f"\n{control.policy.budget_message}\n</think>\n\n"
+    assert control.counters.budget_hits == 1
+    assert control.block_tokens == 5  # the budget of 3 and 2 tokens to finish the word
+
+
+def test_after_a_word_ending_the_close_is_immediate() -> None:
+    control = _budget_controller(2)
+    assert control.step(0, " one", utf8_pending=False) is None
+    assert control.step(1, " two.", utf8_pending=False) is None
+    action = control.step(2, "Then", utf8_pending=False)  # the last token ended a sentence
+    assert action is not None and action.reason == "budget"
+    assert control.block_tokens == 2
+
+
+def test_word_finishing_is_capped_and_waits_for_a_whole_character() -> None:
+    control = _budget_controller(1)
+    assert control.step(0, " Supercal", utf8_pending=False) is None
+    # A space-led token whose bytes end in half a UTF-8 character is let through too.
+    assert control.step(1, " \u00e9", utf8_pending=True) is None
+    for token in range(2, 1 + MAX_WORD_FINISH_TOKENS):
+        assert control.step(token, "ifragil", utf8_pending=False) is None
+    assert control.block_tokens == 1 + MAX_WORD_FINISH_TOKENS
+    action = control.step(99, "istic", utf8_pending=False)  # 6 extra tokens: close mid-word
+    assert action is not None and action.reason == "budget"
+    assert MAX_WORD_FINISH_TOKENS == 6
 
 
 def test_budget_zero_skips_thinking(engine: Engine) -> None:
@@ -209,8 +259,11 @@ def test_model_without_thinking_format_is_untouched(engine: Engine) -> None:
 def test_second_turn_prefills_only_answer_and_new_turn(engine: Engine) -> None:
     """Exact mode: the cache keeps the prefix up to where thinking began; thinking is dropped."""
     policy = ThinkingPolicy(name="cap", budget=20)
-    thinking, answer, _, _ = run(engine, policy, seed=3, max_tokens=80)
-    assert thinking and answer
+    # Seed 2 reaches the budget, so an answer always follows (at seed 3 the model ends the reply
+    # inside its thinking, with no answer at all, when the cache starts empty).
+    engine.reset_cache()
+    thinking, answer, stats, _ = run(engine, policy, seed=2, max_tokens=80)
+    assert stats.budget_hits == 1 and thinking and answer
     turn2 = [
         *QUESTION,
         {"role": "assistant", "content": answer},
