@@ -41,8 +41,15 @@ def test_the_ranking_explains_each_model_for_this_machine(wizard: ModelWizard) -
     assert wizard.download_button.isEnabled()
     texts = [wizard.ranked.topLevelItem(i).text(5) for i in range(rows)]  # type: ignore[union-attr]
     assert all(texts)
-    # the context wish reaches the plans
-    assert all("16,384" not in text for text in texts)
+    # The context wish (8,192 tokens) reaches the plans: the best model gets all of it, and no
+    # plan gets more; each fitting plan names the context it got.
+    assert wizard.ctx_box.value() == 8192
+    assert "with a 8,192-token context" in texts[0]
+    plans = [r.plan for r in wizard.recommendations]
+    assert plans[0].n_ctx == 8192 and all(p.n_ctx <= 8192 for p in plans)
+    for plan, text in zip(plans, texts, strict=True):
+        if plan.fits:
+            assert f"with a {plan.n_ctx:,}-token context" in text
 
 
 def test_download_from_the_hub_verifies_and_chooses_the_file(
