@@ -33,8 +33,7 @@ class Run:
 
 
 def run_raw(engine: Engine, n_tokens: int) -> Run:
-    llm = engine._llm  # the very same Llama the engine drives
-    assert llm is not None
+    llm = engine.backend.llama  # the very same Llama the engine drives
     prompt = engine.render_prompt([{"role": "user", "content": PROMPT}])
     llm.reset()
     start = time.perf_counter()
@@ -64,9 +63,7 @@ def run_raw(engine: Engine, n_tokens: int) -> Run:
 
 
 def run_engine(engine: Engine, n_tokens: int) -> Run:
-    llm = engine._llm
-    assert llm is not None
-    llm.reset()
+    engine.backend.forget_tokens()
     sampling = SamplingParams(
         temperature=TEMPERATURE, top_p=0.95, top_k=40, min_p=0.05, max_tokens=n_tokens, seed=SEED
     )

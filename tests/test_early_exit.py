@@ -12,10 +12,10 @@ import dataclasses
 import re
 from typing import Any
 
-import llama_cpp
 import numpy as np
 import pytest
 
+from app.core.llm.backend import LlamaBackend
 from app.core.llm.engine import Engine, GenerationEvent, ReplyStats, SamplingParams
 from app.core.thinking.early_exit import (
     DEFAULT_REFLECTION_WORDS,
@@ -65,9 +65,10 @@ def run(
     return thinking, answer, events[-1].stats, events
 
 
-def last_logits(llm: llama_cpp.Llama) -> np.ndarray[Any, Any]:
-    pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-    return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy()
+def last_logits(backend: LlamaBackend) -> np.ndarray[Any, Any]:
+    logits = backend.logits(-1)
+    assert logits is not None
+    return logits.copy()
 
 
 def thinking_tokens(engine: Engine) -> list[int]:
@@ -76,56 +77,53 @@ def thinking_tokens(engine: Engine) -> list[int]:
 
 
 def test_reflection_tokens_are_words_at_a_word_start(engine: Engine) -> None:
-    llm = engine._llm
-    assert llm is not None and engine._pieces is not None
-    ids = reflection_token_ids(llm, engine._pieces)
-    texts = {engine._pieces(i).decode("utf-8", "ignore") for i in ids}
+    llm = engine.backend
+    ids = reflection_token_ids(llm, llm.pieces)
+    texts = {llm.pieces(i).decode("utf-8", "ignore") for i in ids}
     assert {" Wait", " But", " but", " However", " Hmm"} <= texts
     for text in texts:
         assert text.strip(" .,;:!?…").lower() in DEFAULT_REFLECTION_WORDS
     for word in (" know", " now", " Maybe", " Butter", " checked", " Ohio", " butt"):
         assert word not in texts
-    assert reflection_token_ids(llm, engine._pieces) is ids  # memoized per loaded model
+    assert reflection_token_ids(llm, llm.pieces) is ids  # memoized per loaded model
 
 
 def test_probe_rollback_is_exact(engine: Engine) -> None:
-    llm = engine._llm
-    assert llm is not None
+    llm = engine.backend
     tokens = thinking_tokens(engine)
     prefix = engine._encode(trial_prefix(ThinkingFormat.THINK_TAGS))
     # Reference: the next token's logits with no probe at all.
     engine.reset_cache()
-    llm.eval(tokens)
+    llm.evaluate(tokens)
     next_token = int(np.argmax(last_logits(llm)))
-    llm.eval([next_token])
+    llm.evaluate([next_token])
     reference = last_logits(llm)
 
     engine.reset_cache()
-    llm.eval(tokens)
+    llm.evaluate(tokens)
     before = last_logits(llm)
     n_before = llm.n_tokens
-    ids_before = llm.input_ids[:n_before].copy()
+    ids_before = llm.token_ids().copy()
     result = probe_confidence(llm, prefix, 12)
     assert result is not None
     assert result.evaluated == len(prefix) + len(result.tokens) - 1
     assert len(result.tokens) == 12
     assert 0.0 < result.confidence <= 1.0
     assert llm.n_tokens == n_before
-    assert np.array_equal(llm.input_ids[:n_before], ids_before)
+    assert np.array_equal(llm.token_ids(), ids_before)
     assert np.array_equal(last_logits(llm), before)  # what a sample now would see
     # The KV cache holds no trace of the trial: the next evaluation is what it was without it.
-    llm.eval([next_token])
+    llm.evaluate([next_token])
     after = last_logits(llm)
     np.testing.assert_allclose(after, reference, rtol=0, atol=1e-4)
     assert int(np.argmax(after)) == int(np.argmax(reference))
 
 
 def test_probe_without_room_changes_nothing(engine: Engine) -> None:
-    llm = engine._llm
-    assert llm is not None
+    llm = engine.backend
     tokens = thinking_tokens(engine)
     engine.reset_cache()
-    llm.eval(tokens)
+    llm.evaluate(tokens)
     before = last_logits(llm)
     too_long = [tokens[-1]] * (llm.n_ctx() - len(tokens))
     assert probe_confidence(llm, too_long, 12) is None

@@ -13,11 +13,11 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import llama_cpp
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from app.core.llm.backend import LlamaBackend
 from app.core.llm.engine import Engine, LoadOptions, ReplyStats, SamplingParams
 from app.core.llm.kv_shift import MIN_PARTIAL_RUN, find_removed_span, shift_out_span
 from app.core.storage.settings import Settings
@@ -63,18 +63,8 @@ def follow_up(history: list[dict[str, str]], answer: str, text: str) -> list[dic
     return [*history, {"role": "assistant", "content": answer}, {"role": "user", "content": text}]
 
 
-def llm_of(engine: Engine) -> llama_cpp.Llama:
-    llm = engine._llm
-    assert llm is not None
-    return llm
-
-
-def cache_positions(llm: llama_cpp.Llama) -> tuple[int, int]:
-    memory = llama_cpp.llama_get_memory(llm._ctx.ctx)
-    return (
-        llama_cpp.llama_memory_seq_pos_min(memory, 0),
-        llama_cpp.llama_memory_seq_pos_max(memory, 0),
-    )
+def cache_positions(backend: LlamaBackend) -> tuple[int, int]:
+    return backend.pos_min(0), backend.pos_max(0)
 
 
 def test_fast_mode_prefills_only_the_new_turn(fast_engine: Engine) -> None:
@@ -94,7 +84,7 @@ def test_fast_mode_prefills_only_the_new_turn(fast_engine: Engine) -> None:
     assert fast.prompt_tokens == len(full)
     evaluated = full[fast.cached_prompt_tokens :]
     # Nothing of the history was evaluated again: exactly the new turn's tokens.
-    assert llm_of(engine).detokenize(evaluated, special=True).decode() == new_turn_text
+    assert engine.backend.detokenize(evaluated, special=True).decode() == new_turn_text
     assert len(evaluated) == engine.count_tokens(new_turn_text)
     assert outcome.removed >= first.thinking_tokens  # the whole thinking block left the cache
     assert 0 < outcome.shifted <= first.answer_tokens
@@ -112,7 +102,7 @@ def test_fast_mode_prefills_only_the_new_turn(fast_engine: Engine) -> None:
 
 def test_cache_after_the_shift_holds_the_pruned_history(fast_engine: Engine) -> None:
     engine = fast_engine
-    llm = llm_of(engine)
+    llm = engine.backend
     _, answer, _ = reply(engine, QUESTION, seed=4, max_tokens=80, thinking=True)
     before = llm.n_tokens
     turn2 = follow_up(QUESTION, answer, "Can you explain that more simply?")
@@ -122,7 +112,7 @@ def test_cache_after_the_shift_holds_the_pruned_history(fast_engine: Engine) -> 
     assert outcome.mode == "fast", outcome.reason
     assert llm.n_tokens == outcome.reused == before - outcome.removed
     # Token ids and KV positions are those of a fresh prefill of the pruned history's prefix.
-    assert llm.input_ids[: llm.n_tokens].tolist() == full[: outcome.reused]
+    assert llm.token_ids().tolist() == full[: outcome.reused]
     assert cache_positions(llm) == (0, outcome.reused - 1)
 
     # The engine goes on from there: the prompt now extends the cache, nothing more to cut.
@@ -131,13 +121,13 @@ def test_cache_after_the_shift_holds_the_pruned_history(fast_engine: Engine) -> 
     assert "nothing to remove" in engine.last_cache_outcome.reason
     assert stats.cached_prompt_tokens == outcome.reused
     assert stats.generated_tokens > 0 and text.strip()
-    assert llm.input_ids[: len(full)].tolist() == full
+    assert llm.token_ids()[: len(full)].tolist() == full
 
 
 def test_generation_after_fast_turns_stays_coherent(fast_engine: Engine) -> None:
     """Two shifts in a row (turns 2 and 3 both drop a thinking block); replies still come."""
     engine = fast_engine
-    llm = llm_of(engine)
+    llm = engine.backend
     _, answer1, _ = reply(engine, QUESTION, seed=5, max_tokens=80, thinking=True)
     turn2 = follow_up(QUESTION, answer1, "Now check 19 the same way.")
     thinking2, answer2, second = reply(engine, turn2, seed=5, max_tokens=80, thinking=True)
@@ -152,24 +142,25 @@ def test_generation_after_fast_turns_stays_coherent(fast_engine: Engine) -> None
     assert outcome is not None and outcome.mode == "fast", outcome
     assert third.cached_prompt_tokens == outcome.reused
     assert third.generated_tokens > 0 and answer3.strip()
-    assert llm.input_ids[: len(full3)].tolist() == full3
+    assert llm.token_ids()[: len(full3)].tolist() == full3
     low, high = cache_positions(llm)
     assert low == 0 and high == llm.n_tokens - 1
 
     # The next-token distribution after fast mode's cache stays near a fresh prefill's.
-    llm.n_tokens = len(full3) - 1  # drop the reply, keep the shifted history
-    llm.eval(full3[-1:])
+    assert llm.truncate(len(full3) - 1)  # drop the reply, keep the shifted history
+    llm.evaluate(full3[-1:])
     fast_logits = _log_softmax(llm)
     engine.reset_cache()
-    llm.eval(full3)
+    llm.evaluate(full3)
     fresh_logits = _log_softmax(llm)
     kl = float(np.sum(np.exp(fresh_logits) * (fresh_logits - fast_logits)))
     assert 0 <= kl < 2.0, f"fast mode moved the next token by {kl:.2f} nats"
 
 
-def _log_softmax(llm: llama_cpp.Llama) -> npt.NDArray[np.float64]:
-    raw = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-    logits = np.ctypeslib.as_array(raw, shape=(llm.n_vocab(),)).astype(np.float64)
+def _log_softmax(backend: LlamaBackend) -> npt.NDArray[np.float64]:
+    raw = backend.logits(-1)
+    assert raw is not None
+    logits = raw.astype(np.float64)
     logits -= logits.max()
     out: npt.NDArray[np.float64] = logits - np.log(np.exp(logits).sum())
     return out
@@ -217,21 +208,21 @@ def test_recurrent_model_falls_back_to_exact_mode(starter_path: Path, tmp_path: 
     try:
         info = eng.load(model, LoadOptions(n_ctx=512, cache_mode="fast"))
         assert info.architecture == "mamba" and eng.cache_mode == "fast"
-        llm = llm_of(eng)
+        llm = eng.backend
         answer = "The answer is 17."
         # Turn 1's cache, written directly: the random model's own text would not re-tokenize
         # to the same ids, and the point here is the cache, not the text.
         turn1 = eng.render_prompt(QUESTION) + "<think>\nLet me count.\n</think>\n\n" + answer
-        llm.eval(eng.tokenize_prompt(turn1))
+        llm.evaluate(eng.tokenize_prompt(turn1))
         turn2 = follow_up(QUESTION, answer, "Why?")
         full = eng.tokenize_prompt(eng.render_prompt(turn2))
-        assert find_removed_span(llm.input_ids[: llm.n_tokens], full) is not None
+        assert find_removed_span(llm.token_ids(), full) is not None
         _, _, stats = reply(eng, turn2, seed=1, max_tokens=8)
         outcome = eng.last_cache_outcome
         assert outcome is not None and outcome.mode == "exact"
         assert "does not keep every earlier position" in outcome.reason
         assert stats.generated_tokens > 0
-        assert llm.input_ids[: len(full)].tolist() == full
+        assert llm.token_ids()[: len(full)].tolist() == full
     finally:
         eng.unload()
 

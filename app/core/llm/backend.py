@@ -1,221 +1,390 @@
-"""The thin layer over llama-cpp-python that its high-level `Llama` class does not offer.
+"""The one door to llama-cpp-python: everything LeanCoder asks of a loaded model goes through here.
 
-- llama.cpp's own log lines are kept in a ring buffer instead of sprayed on stderr, so a failed load
-  can quote the line that says why.
-- `Llama.__init__` builds `llama_model_params` itself and exposes no load-progress callback nor
-  tensor buffer-type overrides (the field is declared as an untyped pointer and never set).
-  `model_params_hook` wraps the params factory for the duration of one load so those fields can be
-  filled: the overrides are how MoE expert tensors stay in host memory while attention goes to the
-  GPU (llama.cpp's `-ot`/`--n-cpu-moe`). Loads are serialized by a lock, so the temporary wrap never
-  leaks into another load.
-- `Llama.__init__` also compiles every chat template in the GGUF metadata with its own unbounded
-  Jinja environment, even when given a `chat_format`, and Jinja folds constants while compiling
-  (`{{ 9**(9**9) }}` never returns). LeanCoder renders prompts itself under limits
-  (`app.core.llm.chat_template`), so during a load the formatter class is swapped for one that
-  keeps nothing and compiles nothing.
-- Token pieces are decoded with a buffer large enough for any token and memoized: the vocabulary
-  never changes while a model is loaded, and this is on the per-token path.
+`LlamaBackend` wraps one `llama_cpp.Llama` and offers what the engine, the KV fast mode and early
+exit need (tokens, evaluation, logits, sampling, KV sequence operations, state), typed. It is the
+only code that touches `Llama`'s private attributes (`_ctx`, `_model`, `_logits_all`): when a
+llama-cpp-python release renames one, this module is the one to fix. `Llama.eval` is still what
+evaluates a batch, so its bookkeeping (`input_ids`, `n_tokens`) stays the one `Llama` keeps; where
+the cache is edited behind its back (a span cut out, a trial rolled back) this class mirrors the
+edit in that bookkeeping.
+
+- llama.cpp's own log lines are kept in a ring buffer (`app.core.llm.llama_log`) instead of
+  sprayed on stderr, so a failed load can quote the line that says why.
+- Loads run inside `app.core.llm.load_hooks.model_params_hook` (progress, MoE buffer overrides, no
+  template compilation by `Llama`).
+- Token pieces are decoded with a buffer large enough for any token and memoized
+  (`app.core.llm.token_pieces`): the vocabulary never changes while a model is loaded, and this is
+  on the per-token path.
+
+Like `Llama`, a backend is not thread-safe: one serialized worker owns it (`app.core.llm.worker`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import logging
-import threading
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import llama_cpp
-from llama_cpp import llama_chat_format
-from llama_cpp import llama_cpp as llama_api
+import numpy as np
+import numpy.typing as npt
+from llama_cpp import _internals as llama_internals
 
-log = logging.getLogger("leancoder.llama")
+from app.core.llm.llama_log import clear_log, last_error_line, recent_log
+from app.core.llm.load_hooks import ProgressFn, model_params_hook, refuse_chat_completion
+from app.core.llm.token_pieces import TokenPieces
 
-_LOG_LINES: deque[tuple[int, str]] = deque(maxlen=4000)
-_partial: list[str] = []
-_partial_level = [0]
-_LOAD_LOCK = threading.Lock()
-# enum ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT (CONT continues the previous line)
-_DEBUG, _WARN, _CONT = 1, 3, 5
+# llama.cpp's log is part of the door: whoever holds a backend can quote why a call failed.
+__all__ = [
+    "BackendState", "Checkpoint", "LlamaBackend", "Logits", "Sampler", "SamplerSettings",
+    "TokenArray", "TokenPieces", "clear_log", "last_error_line", "recent_log",
+    "supports_gpu_offload",
+]  # fmt: skip
 
-
-def _on_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-    if level != _CONT:
-        _partial_level[0] = level
-    piece = text.decode("utf-8", errors="replace")
-    _partial.append(piece)
-    if piece.endswith("\n"):
-        line = "".join(_partial).rstrip()
-        _partial.clear()
-        _LOG_LINES.append((_partial_level[0], line))
-        if _partial_level[0] >= _WARN:
-            log.debug("llama.cpp: %s", line)
+Logits = npt.NDArray[np.float32]
+TokenArray = npt.NDArray[np.intc]
 
 
-_log_callback = llama_cpp.llama_log_callback(_on_log)  # kept referenced: C holds the pointer
-llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+def supports_gpu_offload() -> bool:
+    """Whether this llama.cpp build can put layers on a GPU at all."""
+    return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def recent_log(n: int = 20, debug: bool = False) -> list[str]:
-    """The last `n` lines; debug lines (one per graph input, per tensor...) only when asked, as
-    they would bury the lines that explain a failure or report buffer sizes."""
-    lines = [line for level, line in _LOG_LINES if debug or level != _DEBUG]
-    return lines[-n:]
+class SamplerSettings(Protocol):
+    """The sampling knobs a chain is built from (`app.core.llm.engine.SamplingParams`)."""
+
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def top_p(self) -> float: ...
+    @property
+    def top_k(self) -> int: ...
+    @property
+    def min_p(self) -> float: ...
+    @property
+    def repeat_penalty(self) -> float: ...
 
 
-def clear_log() -> None:
-    _LOG_LINES.clear()
+@dataclass(frozen=True, slots=True, eq=False)
+class Sampler:
+    """A llama.cpp sampler chain from `LlamaBackend.sampler`. It keeps its own RNG and penalty
+    history, so two chains sample independently; llama.cpp frees it with this object."""
+
+    chain: llama_internals.LlamaSampler
 
 
-def last_error_line() -> str | None:
-    """The most informative recent llama.cpp line: an explicit error, else the last line."""
-    for _level, line in reversed(_LOG_LINES):
-        lowered = line.lower()
-        if "error" in lowered or "failed" in lowered or "unable" in lowered:
-            return line.strip()
-    return None
+@dataclass(frozen=True, slots=True, eq=False)
+class Checkpoint:
+    """Where a provisional stretch of evaluation began (`LlamaBackend.checkpoint`)."""
+
+    position: int
+    token_ids: TokenArray  # the bookkeeping ids the provisional tokens will overwrite
+    logits: Logits  # the last position's logits: what a sample taken now would see
 
 
-ProgressFn = Callable[[float], bool]
+@dataclass(frozen=True, slots=True, eq=False)
+class BackendState:
+    """A full copy of the context (KV cache, logits, token bookkeeping) from `save_state`."""
+
+    state: llama_cpp.LlamaState
+    model_path: str  # which model and context size it belongs to: no other can take it
+    n_ctx: int
+    # llama.cpp restores the KV cache but `llama_get_logits_ith(-1)` then reads another row, so
+    # the last position's logits are kept here and written back (a sample after a restore).
+    logits: Logits | None
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.state.n_tokens)
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.state.llama_state_size)
 
 
-class _TensorBuftOverride(ctypes.Structure):
-    """`struct llama_model_tensor_buft_override { const char * pattern; ggml_backend_buffer_type_t
-    buft; }` (llama.h); llama-cpp-python does not declare it."""
+class LlamaBackend:
+    """One loaded model and its context. Sequence ids are llama.cpp's; the engine runs seq 0."""
 
-    _fields_ = (("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p))
+    def __init__(self, llama: llama_cpp.Llama) -> None:
+        self._llm = llama
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._n_vocab = int(llama.n_vocab())
+        self._n_seq_max = int(llama_cpp.llama_n_seq_max(llama._ctx.ctx))
+        self.pieces = TokenPieces(self._vocab)  # token -> bytes, special tokens rendered
 
+    @classmethod
+    def load(
+        cls,
+        path: str,
+        *,
+        n_ctx: int,
+        n_gpu_layers: int,
+        n_threads: int,
+        n_threads_batch: int,
+        n_batch: int,
+        progress: ProgressFn | None = None,
+        buffer_overrides: Sequence[tuple[str, int]] = (),
+    ) -> LlamaBackend:
+        """Load a GGUF file. `progress(fraction)` returning False aborts the load. Raises what
+        `Llama` raises (ValueError, RuntimeError, OSError, MemoryError); `last_error_line()` then
+        usually says why."""
+        with model_params_hook(progress, buffer_overrides):
+            llama = llama_cpp.Llama(
+                model_path=path,
+                n_ctx=n_ctx,
+                n_gpu_layers=n_gpu_layers,
+                n_threads=n_threads,
+                n_threads_batch=n_threads_batch,
+                n_batch=n_batch,
+                verbose=False,
+                # Prompts are rendered by our bounded ChatTemplate, never by llama_cpp's own.
+                chat_handler=refuse_chat_completion,
+            )
+        return cls(llama)
 
-def _override_array(overrides: Sequence[tuple[str, int]]) -> ctypes.Array[_TensorBuftOverride]:
-    """A NULL-terminated array: llama.cpp reads until the entry whose pattern is NULL."""
-    array = (_TensorBuftOverride * (len(overrides) + 1))()
-    for i, (pattern, buft) in enumerate(overrides):
-        array[i].pattern = pattern.encode()
-        array[i].buft = buft
-    return array
+    @property
+    def llama(self) -> llama_cpp.Llama:
+        """The wrapped `Llama`, for benches that compare against llama-cpp-python's own API."""
+        return self._llm
 
+    def close(self) -> None:
+        """Free the model and context now (not at garbage collection)."""
+        self._llm.close()
 
-def refuse_chat_completion(*_args: Any, **_kwargs: Any) -> Any:
-    """The chat handler given to `Llama`: its own chat formatting is never the one to use."""
-    raise RuntimeError(
-        "LeanCoder renders prompts with its own bounded chat template "
-        "(app.core.llm.chat_template); Llama.create_chat_completion is not used"
-    )
+    # -- sizes and metadata --------------------------------------------------------------------
 
+    def n_ctx(self) -> int:
+        return int(self._llm.n_ctx())
 
-class _UncompiledChatFormatter:
-    """Takes the place of `llama_chat_format.Jinja2ChatFormatter` while a model loads."""
+    def n_vocab(self) -> int:
+        return self._n_vocab
 
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        pass  # the template is not compiled, nor kept
+    def n_params(self) -> int:
+        return int(self._llm._model.n_params())
 
-    def to_chat_handler(self) -> Callable[..., Any]:
-        return refuse_chat_completion
+    def n_threads(self) -> int:
+        """Decode threads, as the context reports them (not what was asked for)."""
+        return int(llama_cpp.llama_n_threads(self._llm._ctx.ctx))
 
+    def n_threads_batch(self) -> int:
+        """Prompt-processing threads, as the context reports them."""
+        return int(llama_cpp.llama_n_threads_batch(self._llm._ctx.ctx))
 
-@contextlib.contextmanager
-def model_params_hook(
-    progress: ProgressFn | None, buffer_overrides: Sequence[tuple[str, int]] = ()
-) -> Iterator[None]:
-    """Within this block, `Llama(...)` loads with our progress callback and buffer overrides.
+    def metadata(self) -> dict[str, str]:
+        """The GGUF key/value metadata as llama.cpp read it."""
+        return dict(self._llm.metadata)
 
-    `progress(fraction)` returns False to abort the load (llama.cpp then fails the load cleanly).
-    `buffer_overrides` are (regex over tensor names, ggml buffer-type pointer) pairs; the first
-    match places a tensor (see `app.core.llm.devices.cpu_buffer_type`).
-    Within it, `Llama` also compiles none of the file's chat templates (see the module notes).
-    """
-    with _LOAD_LOCK:
-        original = llama_api.llama_model_default_params
-        original_formatter = llama_chat_format.Jinja2ChatFormatter
-        keep_alive: list[Any] = []
+    # -- vocabulary ----------------------------------------------------------------------------
 
-        def patched() -> Any:
-            params = original()
-            if buffer_overrides:
-                array = _override_array(buffer_overrides)
-                keep_alive.append(array)  # llama.cpp reads it during the load only
-                params.tensor_buft_overrides = ctypes.cast(array, ctypes.c_void_p)
-            if progress is not None:
+    def token_bos(self) -> int:
+        return int(self._llm.token_bos())
 
-                def on_progress(fraction: float, _user: ctypes.c_void_p) -> bool:
-                    try:
-                        return bool(progress(float(fraction)))
-                    except Exception:
-                        log.exception("load progress callback failed")
-                        return True
+    def token_eos(self) -> int:
+        return int(self._llm.token_eos())
 
-                c_callback = llama_cpp.llama_progress_callback(on_progress)
-                keep_alive.append(c_callback)
-                params.progress_callback = c_callback
-            return params
+    def token_text(self, token: int) -> str:
+        """The vocabulary's text for `token` (as stored, e.g. "<s>")."""
+        return str(self._llm._model.token_get_text(token))
 
-        llama_api.llama_model_default_params = patched
-        llama_chat_format.Jinja2ChatFormatter = _UncompiledChatFormatter  # type: ignore[misc,assignment]
-        try:
-            yield
-        finally:
-            llama_api.llama_model_default_params = original
-            llama_chat_format.Jinja2ChatFormatter = original_formatter  # type: ignore[misc]
+    def add_bos_token(self) -> bool:
+        """Whether the model wants a BOS token in front of a tokenized prompt."""
+        return bool(self._llm._model.add_bos_token())
 
+    def is_eog(self, token: int) -> bool:
+        """Whether `token` ends a generation (EOS, EOT and the model's other end tokens)."""
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
-class TokenPieces:
-    """Memoized token -> bytes (special tokens rendered, so thinking markers are visible)."""
+    def tokenize(self, text: str, add_bos: bool = False, special: bool = True) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
 
-    def __init__(self, vocab: Any) -> None:
-        self._vocab = vocab
-        self._cache: dict[int, bytes] = {}
-        self._buffer = ctypes.create_string_buffer(256)
+    def detokenize(self, tokens: Sequence[int], special: bool = True) -> bytes:
+        return bytes(self._llm.detokenize(list(tokens), special=special))
 
-    def __call__(self, token: int) -> bytes:
-        piece = self._cache.get(token)
-        if piece is None:
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, 256, 0, True)
-            if n < 0:  # piece longer than the buffer: ask again with the size it needs
-                big = ctypes.create_string_buffer(-n)
-                n = llama_cpp.llama_token_to_piece(self._vocab, token, big, -n, 0, True)
-                piece = big.raw[:n]
-            else:
-                piece = self._buffer.raw[:n]
-            self._cache[token] = piece
-        return piece
+    # -- evaluation ----------------------------------------------------------------------------
 
+    @property
+    def n_tokens(self) -> int:
+        """Positions the context holds, 0..n_tokens-1 (what `Llama` tracks)."""
+        return int(self._llm.n_tokens)
 
-def build_sampler(llm: Any, sampling: Any, logit_bias: dict[int, float] | None = None) -> Any:
-    """The sampler chain `Llama._init_sampler` builds, with an optional native logit bias first.
+    def token_ids(self) -> TokenArray:
+        """The tokens at positions 0..n_tokens-1 (a view: copy it to keep it)."""
+        return self._llm.input_ids[: self._llm.n_tokens]
 
-    Filler suppression runs as llama.cpp's own logit-bias sampler: a Python logits processor would
-    copy the whole vocabulary through numpy on every token, which halved the starter model's speed.
-    """
-    from llama_cpp import _internals as internals
+    def evaluate(self, tokens: Sequence[int]) -> None:
+        """Evaluate `tokens` after position n_tokens-1, in batches of n_batch; anything cached
+        from n_tokens on is dropped first. Afterwards the last position has logits."""
+        self._llm.eval(tokens)
 
-    sampler = internals.LlamaSampler()  # type: ignore[no-untyped-call]
-    n_vocab = llm.n_vocab()
-    if logit_bias:
-        sampler.add_logit_bias(n_vocab, logit_bias)
-    sampler.add_penalties(
-        n_vocab=n_vocab,
-        penalty_last_n=llm.last_n_tokens_size,
-        penalty_repeat=sampling.repeat_penalty,
-        penalty_freq=0.0,
-        penalty_present=0.0,
-    )
-    if sampling.temperature <= 0.0:
-        sampler.add_greedy()  # type: ignore[no-untyped-call]
-    else:
-        sampler.add_top_k(sampling.top_k)
-        sampler.add_typical(1.0, 1)
-        sampler.add_top_p(sampling.top_p, 1)
-        sampler.add_min_p(sampling.min_p, 1)
-        sampler.add_temp(sampling.temperature)
-        sampler.add_dist(llm._seed)
-    return sampler
+    def logits(self, index: int = -1) -> Logits | None:
+        """The logits of output `index` of the last batch (-1: its last position), as a view of
+        llama.cpp's buffer (valid until the next evaluation), or None when it computed none."""
+        pointer = llama_cpp.llama_get_logits_ith(self._llm._ctx.ctx, index)
+        if not pointer:
+            return None
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
+    def top_token(self) -> int:
+        """The highest-logit token of the last evaluated position, read in place (no copy)."""
+        logits = self.logits(-1)
+        if logits is None:
+            raise RuntimeError("no position has been evaluated with logits")
+        return int(np.argmax(logits))
 
-def top_token(llm: Any) -> int:
-    """The highest-logit token of the last evaluated position, read in place (no copy)."""
-    import numpy as np
+    # -- sampling ------------------------------------------------------------------------------
 
-    logits = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-    return int(np.argmax(np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),))))
+    def sampler(
+        self, settings: SamplerSettings, seed: int, logit_bias: dict[int, float] | None = None
+    ) -> Sampler:
+        """The chain `Llama._init_sampler` builds, with an optional native logit bias first.
+
+        Filler suppression runs as llama.cpp's own logit-bias sampler: a Python logits processor
+        would copy the whole vocabulary through numpy on every token, which halved the starter
+        model's speed.
+        """
+        chain = llama_internals.LlamaSampler()  # type: ignore[no-untyped-call]
+        if logit_bias:
+            chain.add_logit_bias(self._n_vocab, logit_bias)
+        chain.add_penalties(
+            n_vocab=self._n_vocab,
+            penalty_last_n=self._llm.last_n_tokens_size,
+            penalty_repeat=settings.repeat_penalty,
+            penalty_freq=0.0,
+            penalty_present=0.0,
+        )
+        if settings.temperature <= 0.0:
+            chain.add_greedy()  # type: ignore[no-untyped-call]
+        else:
+            chain.add_top_k(settings.top_k)
+            chain.add_typical(1.0, 1)
+            chain.add_top_p(settings.top_p, 1)
+            chain.add_min_p(settings.min_p, 1)
+            chain.add_temp(settings.temperature)
+            chain.add_dist(seed)
+        return Sampler(chain)
+
+    def sample(self, sampler: Sampler) -> int:
+        """Sample from the last position's logits; the chain records the token (penalties)."""
+        return int(sampler.chain.sample(self._llm._ctx, -1))
+
+    # -- KV cache ------------------------------------------------------------------------------
+
+    def _memory(self, *seqs: int, every: bool = False) -> Any:
+        """The context's memory handle, once `seqs` are checked: llama.cpp aborts the whole
+        process on a sequence id it does not have. `every`: -1 (all sequences) is allowed."""
+        for seq in seqs:
+            if not (0 <= seq < self._n_seq_max or (every and seq == -1)):
+                raise ValueError(
+                    f"sequence {seq} does not exist: this context has {self._n_seq_max} "
+                    f"(ids 0..{self._n_seq_max - 1})"
+                )
+        return llama_cpp.llama_get_memory(self._llm._ctx.ctx)
+
+    def can_shift(self) -> bool:
+        """Whether cached positions can be moved (`seq_add`); not for recurrent models."""
+        memory = self._memory()
+        return memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
+
+    def seq_rm(self, seq: int, p0: int, p1: int) -> bool:
+        """Drop positions [p0, p1) of `seq` (p1 < 0: to the end; seq < 0: every sequence).
+        False when llama.cpp cannot (a recurrent model asked for a partial removal). The token
+        bookkeeping is the caller's: see `truncate` and `move_tokens`."""
+        memory = self._memory(seq, every=True)
+        return memory is not None and bool(llama_cpp.llama_memory_seq_rm(memory, seq, p0, p1))
+
+    def seq_add(self, seq: int, p0: int, p1: int, delta: int) -> None:
+        """Move positions [p0, p1) of `seq` by `delta` (llama.cpp re-rotates their keys)."""
+        memory = self._memory(seq)
+        if memory is not None:
+            llama_cpp.llama_memory_seq_add(memory, seq, p0, p1, delta)
+
+    def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
+        """Make positions [p0, p1) of sequence `src` also belong to `dst` (shared, not copied)."""
+        memory = self._memory(src, dst)
+        if memory is not None:
+            llama_cpp.llama_memory_seq_cp(memory, src, dst, p0, p1)
+
+    def pos_min(self, seq: int) -> int:
+        """The lowest position `seq` holds, -1 when empty (above 0: a sliding window forgot)."""
+        memory = self._memory(seq)
+        return -1 if memory is None else int(llama_cpp.llama_memory_seq_pos_min(memory, seq))
+
+    def pos_max(self, seq: int) -> int:
+        """The highest position `seq` holds, -1 when empty."""
+        memory = self._memory(seq)
+        return -1 if memory is None else int(llama_cpp.llama_memory_seq_pos_max(memory, seq))
+
+    def truncate(self, n: int) -> bool:
+        """Keep positions 0..n-1 and forget the rest; False (nothing changed) if llama.cpp
+        refused to drop the tail."""
+        if not self._llm._ctx.kv_cache_seq_rm(-1, n, -1):
+            return False
+        self._llm.n_tokens = n
+        return True
+
+    def move_tokens(self, start: int, end: int, to: int) -> None:
+        """Mirror a cache edit that moved positions [start, end) down to `to` in what `Llama`
+        tracks (token ids, stored logits when it keeps them all); n_tokens becomes the moved
+        run's new end. The cache edit itself is `seq_rm` + `seq_add`."""
+        llm = self._llm
+        kept = slice(start, end)
+        target = slice(to, to + end - start)
+        llm.input_ids[target] = llm.input_ids[kept].copy()
+        if llm._logits_all:
+            llm.scores[target, :] = llm.scores[kept, :].copy()
+        llm.n_tokens = to + end - start
+
+    def forget_tokens(self) -> None:
+        """n_tokens = 0: the next evaluation starts at position 0 (and drops the old cache)."""
+        self._llm.reset()  # type: ignore[no-untyped-call]
+
+    def clear(self) -> None:
+        """Forget every cached position now, not only at the next evaluation."""
+        self._llm.reset()  # type: ignore[no-untyped-call]
+        self._llm._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
+
+    # -- provisional evaluation and state ------------------------------------------------------
+
+    def checkpoint(self, room: int) -> Checkpoint | None:
+        """Mark the current end so up to `room` provisional tokens can be evaluated and then
+        undone by `rewind`; None when the last position has no logits to come back to."""
+        logits = self.logits(-1)
+        if logits is None:
+            return None
+        position = self.n_tokens
+        ids = self._llm.input_ids[position : position + room].copy()
+        return Checkpoint(position, ids, logits.copy())
+
+    def rewind(self, mark: Checkpoint) -> None:
+        """Forget every position from the checkpoint on, and put back the bookkeeping and the
+        logits buffer, so a sample taken now sees exactly what it would have seen at the mark."""
+        llm = self._llm
+        llm._ctx.kv_cache_seq_rm(0, mark.position, -1)
+        llm.n_tokens = mark.position
+        llm.input_ids[mark.position : mark.position + len(mark.token_ids)] = mark.token_ids
+        logits = self.logits(-1)
+        if logits is not None:
+            logits[:] = mark.logits
+
+    def save_state(self) -> BackendState:
+        """A copy of the whole context: KV cache, logits, token bookkeeping."""
+        logits = self.logits(-1)
+        return BackendState(
+            self._llm.save_state(),
+            self._llm.model_path,
+            self.n_ctx(),
+            None if logits is None else logits.copy(),
+        )
+
+    def load_state(self, state: BackendState) -> None:
+        """Put back a `save_state` copy taken from this backend's model and context size
+        (ValueError for any other: its bytes would not describe this context)."""
+        if (state.model_path, state.n_ctx) != (self._llm.model_path, self.n_ctx()):
+            raise ValueError(
+                f"the state belongs to {state.model_path} at a context of {state.n_ctx}, not "
+                f"to {self._llm.model_path} at {self.n_ctx()}"
+            )
+        self._llm.load_state(state.state)
+        logits = self.logits(-1)
+        if logits is not None and state.logits is not None:
+            logits[:] = state.logits

@@ -1,9 +1,10 @@
 """Load a GGUF model and stream replies from it as channel-tagged events.
 
-The engine owns one `llama_cpp.Llama`. It renders prompts with the model's own chat template, drives
-`Llama.generate()` token by token (so later features can steer sampling and inject tokens), splits
-the stream into thinking and answer, and keeps the statistics a user wants to see. It is not
-thread-safe by design: one serialized worker owns it (see `app.core.llm.worker`).
+The engine owns one `LlamaBackend` (app.core.llm.backend, its only way to llama.cpp). It renders
+prompts with the model's own chat template, evaluates and samples token by token (so the thinking
+controller can steer sampling and inject tokens), splits the stream into thinking and answer, and
+keeps the statistics a user wants to see. It is not thread-safe by design: one serialized worker
+owns it (see `app.core.llm.worker`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import llama_cpp
 import psutil
 
 from app.core.errors import GenerationError, ModelLoadError
 from app.core.fit.estimate import footprint_from_header, kv_bytes_per_cell
 from app.core.gguf.header import GGUFHeader, read_header
 from app.core.llm import backend as llama_backend
+from app.core.llm.backend import LlamaBackend
 from app.core.llm.chat_template import ChatTemplate, Message
 from app.core.llm.kv_shift import CacheMode, CacheOutcome, shift_out_span
 from app.core.llm.template_limits import RenderLimits, TemplateCancelled
@@ -41,6 +42,9 @@ from app.core.thinking.parser import (
     prompt_opens_thinking,
 )
 from app.core.thinking.policy import UNPRUNED, ThinkingPolicy
+
+if TYPE_CHECKING:
+    import llama_cpp
 
 GIB = 1024**3
 # Compute buffers, logits, the runtime itself: what a load costs beyond weights and KV cache.
@@ -224,9 +228,8 @@ class Engine:
     """One loaded model and the generation loop over it."""
 
     def __init__(self) -> None:
-        self._llm: llama_cpp.Llama | None = None
+        self._backend: LlamaBackend | None = None
         self._template: ChatTemplate | None = None
-        self._pieces: llama_backend.TokenPieces | None = None
         self._filler_cache: dict[tuple[str, ...], list[int]] = {}
         self.info: ModelInfo | None = None
         self.cache_mode: CacheMode = "exact"  # set by load(); may be changed between replies
@@ -236,7 +239,17 @@ class Engine:
 
     @property
     def loaded(self) -> bool:
-        return self._llm is not None
+        return self._backend is not None
+
+    @property
+    def backend(self) -> LlamaBackend:
+        """The loaded model's door to llama.cpp (GenerationError when none is loaded)."""
+        return self._require()
+
+    @property
+    def _llm(self) -> llama_cpp.Llama | None:
+        """The raw `Llama`, for tests and benches written against it; new code uses `backend`."""
+        return self._backend.llama if self._backend is not None else None
 
     def load(
         self,
@@ -255,7 +268,7 @@ class Engine:
         if n_ctx > n_ctx_train:
             notes.append(f"Context {n_ctx:,} reduced to the model's trained {n_ctx_train:,}.")
             n_ctx = n_ctx_train
-        on_gpu = options.n_gpu_layers != 0 and bool(llama_cpp.llama_supports_gpu_offload())
+        on_gpu = options.n_gpu_layers != 0 and llama_backend.supports_gpu_offload()
         _check_memory(header, n_ctx, on_gpu)
         self.unload()
         if progress:
@@ -279,18 +292,16 @@ class Engine:
             notes.append(threads.note)
         llama_backend.clear_log()
         try:
-            with llama_backend.model_params_hook(on_progress, overrides):
-                llm = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_gpu_layers=options.n_gpu_layers,
-                    n_threads=threads.decode,
-                    n_threads_batch=threads.batch,
-                    n_batch=options.n_batch,
-                    verbose=False,
-                    # Prompts are rendered by our bounded ChatTemplate, never by llama_cpp's own.
-                    chat_handler=llama_backend.refuse_chat_completion,
-                )
+            backend = LlamaBackend.load(
+                str(path),
+                n_ctx=n_ctx,
+                n_gpu_layers=options.n_gpu_layers,
+                n_threads=threads.decode,
+                n_threads_batch=threads.batch,
+                n_batch=options.n_batch,
+                progress=on_progress,
+                buffer_overrides=overrides,
+            )
         except (ValueError, RuntimeError, OSError, MemoryError) as exc:
             if cancel and cancel.is_set():
                 raise ModelLoadError("Loading was cancelled.") from exc
@@ -302,12 +313,11 @@ class Engine:
                 f"llama.cpp could not load {path.name}: {detail}. If memory is short, try a "
                 "smaller context or model; if the architecture is new, update LeanCoder."
             ) from exc
-        self._llm = llm
+        self._backend = backend
         self.cache_mode = options.cache_mode
-        self._pieces = llama_backend.TokenPieces(llama_cpp.llama_model_get_vocab(llm.model))
-        vocab = llm._model
-        bos = vocab.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else ""
-        eos = vocab.token_get_text(llm.token_eos()) if llm.token_eos() >= 0 else ""
+        bos_id, eos_id = backend.token_bos(), backend.token_eos()
+        bos = backend.token_text(bos_id) if bos_id >= 0 else ""
+        eos = backend.token_text(eos_id) if eos_id >= 0 else ""
         try:
             template_source = header.chat_template if options.template == "model" else None
             if options.template_override is not None:
@@ -323,7 +333,7 @@ class Engine:
                 label=f"{name or 'model'} chat template of {path.name}"
                 if template_source is not None
                 else "",
-                limits=RenderLimits.for_context(llm.n_ctx()),
+                limits=RenderLimits.for_context(backend.n_ctx()),
             )
         except Exception:
             self.unload()
@@ -334,40 +344,37 @@ class Engine:
             name=header.name,
             architecture=header.architecture,
             file_size=header.file_size,
-            n_ctx=llm.n_ctx(),
+            n_ctx=backend.n_ctx(),
             n_ctx_train=n_ctx_train,
-            n_params=int(llm._model.n_params()),
+            n_params=backend.n_params(),
             thinking_format=fmt,
             template_name=self._template.name,
             weights_bytes=header.tensor_bytes,
-            kv_bytes=kv_cache_bytes(header, llm.n_ctx()),
+            kv_bytes=kv_cache_bytes(header, backend.n_ctx()),
             notes=notes,
-            n_threads=int(llama_cpp.llama_n_threads(llm._ctx.ctx)),
-            n_threads_batch=int(llama_cpp.llama_n_threads_batch(llm._ctx.ctx)),
+            n_threads=backend.n_threads(),
+            n_threads_batch=backend.n_threads_batch(),
         )
         if progress:
             progress(1.0)
         return self.info
 
     def unload(self) -> None:
-        if self._llm is not None:
-            self._llm.close()
-        self._llm = None
+        if self._backend is not None:
+            self._backend.close()
+        self._backend = None
         self._template = None
-        self._pieces = None
         self._filler_cache = {}
         self.info = None
 
     def reset_cache(self) -> None:
         """Forget the KV cache, so the next reply pays its whole prompt (fair comparisons)."""
-        llm = self._require()
-        llm.reset()  # type: ignore[no-untyped-call]
-        llm._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
+        self._require().clear()
 
-    def _require(self) -> llama_cpp.Llama:
-        if self._llm is None:
+    def _require(self) -> LlamaBackend:
+        if self._backend is None:
             raise GenerationError("No model is loaded. Choose a model first.")
-        return self._llm
+        return self._backend
 
     # -- prompts -------------------------------------------------------------------------------
 
@@ -383,16 +390,16 @@ class Engine:
         )
 
     def tokenize_prompt(self, prompt: str) -> list[int]:
-        llm = self._require()
+        backend = self._require()
         assert self._template is not None
         # Most templates write the BOS text themselves; adding it again would double it.
-        add_bos = bool(llm._model.add_bos_token())
+        add_bos = backend.add_bos_token()
         if self._template.bos_token and prompt.startswith(self._template.bos_token):
             add_bos = False
-        return list(llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True))
+        return backend.tokenize(prompt, add_bos=add_bos, special=True)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return len(self._require().tokenize(text, add_bos=False, special=True))
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -411,8 +418,8 @@ class Engine:
         at the next token; `force_thinking` opens a thinking span for models whose template does
         not (using `<think>` tags when the model has no thinking format of its own).
         """
-        llm = self._require()
-        assert self.info is not None and self._pieces is not None
+        backend = self._require()
+        assert self.info is not None
         sampling = sampling or SamplingParams()
         policy = policy or UNPRUNED
         fmt = self.info.thinking_format
@@ -427,14 +434,14 @@ class Engine:
             if not prompt_opens_thinking(prompt, fmt):
                 prompt += open_marker_for(fmt)
         tokens = self.tokenize_prompt(prompt)
-        n_ctx = llm.n_ctx()
+        n_ctx = backend.n_ctx()
         if len(tokens) >= n_ctx:
             raise GenerationError(
                 f"The conversation is {len(tokens):,} tokens but the context holds {n_ctx:,}. "
                 "Start a new chat, or load the model with a larger context."
             )
         parser = ThinkingParser(fmt, start_in_thinking=prompt_opens_thinking(prompt, fmt))
-        deer = early_exit_for(llm, self._pieces, fmt, self._encode, policy)
+        deer = early_exit_for(backend, backend.pieces, fmt, self._encode, policy)
         control = ThinkingController(
             policy, fmt, self._encode, self._filler_ids(policy), stop_thinking, early_exit=deer
         )
@@ -442,9 +449,9 @@ class Engine:
         room = n_ctx - len(tokens)
         limit = min(room, sampling.max_tokens) if sampling.max_tokens else room
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pieces = self._pieces
-        vocab = llm._model.vocab
-        is_eog = llama_cpp.llama_vocab_is_eog
+        pieces = backend.pieces
+        # Bound once: these run on every token.
+        evaluate, sample, is_eog = backend.evaluate, backend.sample, backend.is_eog
 
         def publish(events: Sequence[ParseEvent]) -> Iterator[GenerationEvent]:
             snapshot = self._snapshot(stats, control)
@@ -470,50 +477,46 @@ class Engine:
         start = time.perf_counter()
         yield from publish(parser.feed(""))  # a prompt that opened thinking reports it at once
         control.in_thinking = parser.in_thinking
-        pending = self._prepare_cache(llm, tokens, stats)
-        llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
-        plain = llama_backend.build_sampler(llm, sampling)
+        pending = self._prepare_cache(backend, tokens, stats)
+        seed = sampling.seed if sampling.seed is not None else random.getrandbits(31)
+        plain = backend.sampler(sampling, seed)
         bias = control.logit_bias()
-        pruning = llama_backend.build_sampler(llm, sampling, bias) if bias else plain
+        pruning = backend.sampler(sampling, seed, bias) if bias else plain
         first = 0.0
         reason = "context" if limit == room else "length"
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    reason = "cancelled"
-                    break
-                if stats.generated_tokens >= limit:
-                    break
-                llm.eval(pending)
-                if bias and control.in_thinking:
-                    control.note_top_token(llama_backend.top_token(llm))
-                    llm._sampler = pruning
-                else:
-                    llm._sampler = plain
-                token = llm.sample()
-                now = time.perf_counter()
-                if not first:
-                    first = now
-                    stats.prompt_seconds = stats.time_to_first_token_s = now - start
-                stats.decode_seconds = now - first
-                if is_eog(vocab, token):
-                    reason = "stop"
-                    break
-                action = (  # only thinking is steered: skip the work for answer tokens
-                    control.step(token, self._piece_text(token), _utf8_pending(decoder))
-                    if control.in_thinking
-                    else None
-                )
-                if action is None:
-                    pending = [token]
-                elif action.replace:
-                    pending = action.tokens
-                else:
-                    pending = [token, *action.tokens]
-                pending = pending[: max(1, n_ctx - llm.n_tokens - 1)]
-                yield from feed(pending)
-        finally:
-            llm._sampler = None
+        while True:
+            if cancel is not None and cancel.is_set():
+                reason = "cancelled"
+                break
+            if stats.generated_tokens >= limit:
+                break
+            evaluate(pending)
+            if bias and control.in_thinking:
+                control.note_top_token(backend.top_token())
+                token = sample(pruning)
+            else:
+                token = sample(plain)
+            now = time.perf_counter()
+            if not first:
+                first = now
+                stats.prompt_seconds = stats.time_to_first_token_s = now - start
+            stats.decode_seconds = now - first
+            if is_eog(token):
+                reason = "stop"
+                break
+            action = (  # only thinking is steered: skip the work for answer tokens
+                control.step(token, self._piece_text(token), _utf8_pending(decoder))
+                if control.in_thinking
+                else None
+            )
+            if action is None:
+                pending = [token]
+            elif action.replace:
+                pending = action.tokens
+            else:
+                pending = [token, *action.tokens]
+            pending = pending[: max(1, n_ctx - backend.n_tokens - 1)]
+            yield from feed(pending)
         tail = parser.feed(decoder.decode(b"", final=True)) + parser.flush()
         stats.total_seconds = time.perf_counter() - start
         stats.finish_reason = reason
@@ -538,7 +541,7 @@ class Engine:
         )
 
     def _prepare_cache(
-        self, llm: llama_cpp.Llama, tokens: list[int], stats: ReplyStats
+        self, backend: LlamaBackend, tokens: list[int], stats: ReplyStats
     ) -> list[int]:
         """Keep the cached prefix the prompt shares with the last context; return what to eval.
 
@@ -548,25 +551,22 @@ class Engine:
         new turn is; it falls back to exact mode (with a logged reason) when it cannot.
         """
         if self.cache_mode == "fast":
-            self.last_cache_outcome = shift_out_span(llm, tokens)
+            self.last_cache_outcome = shift_out_span(backend, tokens)
             if self.last_cache_outcome.mode == "fast":
                 stats.cached_prompt_tokens = self.last_cache_outcome.reused
                 return tokens[self.last_cache_outcome.reused :]
         reuse = self._cached_prefix(tokens)
-        if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
-            llm.n_tokens = reuse
-        else:
+        if reuse <= 0 or not backend.truncate(reuse):
             reuse = 0
-            llm.reset()  # type: ignore[no-untyped-call]
+            backend.forget_tokens()
         stats.cached_prompt_tokens = reuse
         return tokens[reuse:]
 
     def _encode(self, text: str) -> list[int]:
-        return list(self._require().tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return self._require().tokenize(text, add_bos=False, special=True)
 
     def _piece_text(self, token: int) -> str:
-        assert self._pieces is not None
-        return self._pieces(token).decode("utf-8", errors="ignore")
+        return self._require().pieces(token).decode("utf-8", errors="ignore")
 
     def _filler_ids(self, policy: ThinkingPolicy) -> list[int]:
         if not policy.suppress_fillers:
@@ -574,22 +574,19 @@ class Engine:
         words = normalise_words(policy.filler_words)
         cached = self._filler_cache.get(words)
         if cached is None:
-            llm = self._require()
-            assert self._pieces is not None
-            cached = [m.token_id for m in scan_vocabulary(llm.n_vocab(), self._pieces, words)]
+            backend = self._require()
+            cached = [m.token_id for m in scan_vocabulary(backend.n_vocab(), backend.pieces, words)]
             self._filler_cache[words] = cached
         return cached
 
     def filler_matches(self, words: Sequence[str]) -> list[FillerMatch]:
         """The vocabulary tokens a word list suppresses (for the user to review)."""
-        llm = self._require()
-        assert self._pieces is not None
-        return scan_vocabulary(llm.n_vocab(), self._pieces, words)
+        backend = self._require()
+        return scan_vocabulary(backend.n_vocab(), backend.pieces, words)
 
     def _cached_prefix(self, tokens: Sequence[int]) -> int:
         """How many leading prompt tokens the KV cache already holds (llama reuses them)."""
-        llm = self._require()
-        cached = llm.input_ids[: llm.n_tokens]
+        cached = self._require().token_ids()
         n = 0
         for a, b in zip(cached, tokens, strict=False):
             if a != b:

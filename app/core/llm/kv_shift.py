@@ -9,7 +9,8 @@ the span from the cache (`llama_memory_seq_rm`), moves the later tokens down by 
 It is approximate, hence opt-in and experimental: the kept answer's keys and values were computed
 while attending to the thinking, which a fresh prefill of the pruned history never saw
 (bench/kv_fast_mode.py measures how far the next-token distribution moves). `Llama` only ever trims
-a suffix and tracks `input_ids`/`n_tokens` itself, so this module does that bookkeeping too.
+a suffix and tracks `input_ids`/`n_tokens` itself, so the backend mirrors the edit in that
+bookkeeping (`LlamaBackend.move_tokens`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import llama_cpp
 import numpy as np
 import numpy.typing as npt
+
+from app.core.llm.backend import LlamaBackend
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +110,16 @@ def common_prefix(cached: TokenIds, prompt: TokenIds) -> int:
     return int(differs[0]) if len(differs) else limit
 
 
-def shift_out_span(llm: Any, prompt: TokenIds) -> CacheOutcome:
-    """Cut the removed span out of `llm`'s cache if the prompt allows; report what happened.
+def shift_out_span(backend: LlamaBackend, prompt: TokenIds) -> CacheOutcome:
+    """Cut the removed span out of the backend's cache if the prompt allows; report what happened.
 
     On success the cache holds `outcome.reused` prompt tokens and the caller evaluates the rest.
     On a fallback nothing is changed except, rarely, a tail of the cache that exact mode would have
     removed anyway; the caller then runs exact mode.
     """
-    memory = llama_cpp.llama_get_memory(llm._ctx.ctx)
-    if memory is None or not llama_cpp.llama_memory_can_shift(memory):
+    if not backend.can_shift():
         return _fallback("this model's cache cannot shift positions")
-    cached = llm.input_ids[: llm.n_tokens]
+    cached = backend.token_ids()
     plan = find_removed_span(cached, prompt)
     if plan is None:
         shared = common_prefix(cached, prompt)
@@ -127,38 +128,25 @@ def shift_out_span(llm: Any, prompt: TokenIds) -> CacheOutcome:
         if shared >= len(prompt) - 1:
             return _fallback("nothing to remove: the cache already holds the whole prompt")
         return _fallback("the new prompt is not the cached tokens minus one span")
-    if llama_cpp.llama_memory_seq_pos_min(memory, SEQ_ID) > 0:
+    if backend.pos_min(SEQ_ID) > 0:
         return _fallback(
             "the cache does not keep every earlier position (a sliding-window or recurrent model)"
         )
-    if plan.kept_end < llm.n_tokens:
-        if not llama_cpp.llama_memory_seq_rm(memory, SEQ_ID, plan.kept_end, -1):
-            return _fallback("llama.cpp refused to trim the cache's tail")
-        llm.n_tokens = plan.kept_end
-    if not llama_cpp.llama_memory_seq_rm(memory, SEQ_ID, plan.start, plan.end):
+    if plan.kept_end < backend.n_tokens and not backend.truncate(plan.kept_end):
+        return _fallback("llama.cpp refused to trim the cache's tail")
+    if not backend.seq_rm(SEQ_ID, plan.start, plan.end):
         return _fallback("llama.cpp refused to drop a span from the middle of this model's cache")
-    llama_cpp.llama_memory_seq_add(memory, SEQ_ID, plan.end, plan.kept_end, -plan.removed)
-    _shift_bookkeeping(llm, plan)
-    top = llama_cpp.llama_memory_seq_pos_max(memory, SEQ_ID)
+    backend.seq_add(SEQ_ID, plan.end, plan.kept_end, -plan.removed)
+    backend.move_tokens(plan.end, plan.kept_end, plan.start)
+    top = backend.pos_max(SEQ_ID)
     if top != plan.reused - 1:
         # Never decode on top of a cache whose positions are not what `Llama` believes.
-        llm.reset()
-        llm._ctx.kv_cache_clear()
+        backend.clear()
         return _fallback(f"the cache ends at position {top}, expected {plan.reused - 1}")
     log.info(
         "fast mode: removed %d cached tokens at %d, shifted %d", plan.removed, plan.start, plan.kept
     )
     return CacheOutcome("fast", reused=plan.reused, removed=plan.removed, shifted=plan.kept)
-
-
-def _shift_bookkeeping(llm: Any, plan: SpanPlan) -> None:
-    """Mirror the cache edit in what `Llama` tracks: token ids, n_tokens, and stored logits."""
-    kept = slice(plan.end, plan.kept_end)
-    target = slice(plan.start, plan.reused)
-    llm.input_ids[target] = llm.input_ids[kept].copy()
-    if getattr(llm, "_logits_all", False):
-        llm.scores[target, :] = llm.scores[kept, :].copy()
-    llm.n_tokens = plan.reused
 
 
 def _fallback(reason: str) -> CacheOutcome:

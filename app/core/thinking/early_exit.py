@@ -11,6 +11,9 @@ The trial never goes through the sampler chain: it reads the logits and takes th
 sampler's RNG and penalty history are untouched, and a run whose probes all fail samples the same
 tokens as a run without probes (tests/test_early_exit.py checks this).
 
+The model is reached through `TrialModel`, the few operations a trial needs; the engine passes its
+`app.core.llm.backend.LlamaBackend`, so this package never imports llama.cpp.
+
 Off by default: DEER's savings were measured on large reasoning models; on the starter model here
 they cannot be shown at equal accuracy (bench/RESULTS.md, "Early exit").
 """
@@ -21,10 +24,10 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import llama_cpp
 import numpy as np
+import numpy.typing as npt
 
 from app.core.thinking.filler_words import normalise_words, scan_vocabulary
 from app.core.thinking.parser import ThinkingFormat, end_marker_for
@@ -42,6 +45,29 @@ _reflection_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], frozense
     weakref.WeakKeyDictionary()
 )
 
+Logits = npt.NDArray[np.float32]
+
+
+class TrialMark(Protocol):
+    """Where a trial began; what `TrialModel.rewind` needs to undo it."""
+
+    @property
+    def position(self) -> int: ...
+
+
+class TrialModel(Protocol):
+    """What a trial answer asks of the loaded model (`app.core.llm.backend.LlamaBackend`)."""
+
+    @property
+    def n_tokens(self) -> int: ...
+    def n_ctx(self) -> int: ...
+    def n_vocab(self) -> int: ...
+    def evaluate(self, tokens: Sequence[int]) -> None: ...
+    def logits(self, index: int = -1) -> Logits | None: ...
+    def is_eog(self, token: int) -> bool: ...
+    def checkpoint(self, room: int) -> TrialMark | None: ...
+    def rewind(self, mark: Any) -> None: ...  # takes the mark its own checkpoint() returned
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
@@ -57,27 +83,21 @@ def trial_prefix(fmt: ThinkingFormat) -> str:
 
 
 def reflection_token_ids(
-    llm: Any, pieces: Callable[[int], bytes], words: Iterable[str] = DEFAULT_REFLECTION_WORDS
+    model: TrialModel,
+    pieces: Callable[[int], bytes],
+    words: Iterable[str] = DEFAULT_REFLECTION_WORDS,
 ) -> frozenset[int]:
     """Tokens that spell a reflection word at a word start (memoized per loaded model)."""
     key = normalise_words(words)
-    per_model = _reflection_cache.setdefault(llm, {})
+    per_model = _reflection_cache.setdefault(model, {})
     ids = per_model.get(key)
     if ids is None:
-        ids = frozenset(m.token_id for m in scan_vocabulary(llm.n_vocab(), pieces, key))
+        ids = frozenset(m.token_id for m in scan_vocabulary(model.n_vocab(), pieces, key))
         per_model[key] = ids
     return ids
 
 
-def _last_logits(llm: Any) -> np.ndarray[Any, np.dtype[np.float32]] | None:
-    """The last evaluated position's logits, in place (a view of llama.cpp's buffer)."""
-    pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-    if not pointer:  # nothing evaluated with logits since the last reset
-        return None
-    return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),))
-
-
-def _top(logits: np.ndarray[Any, np.dtype[np.float32]]) -> tuple[int, float]:
+def _top(logits: Logits) -> tuple[int, float]:
     """(argmax token, its softmax probability at temperature 1)."""
     values = logits.astype(np.float64)
     best = int(np.argmax(values))
@@ -85,65 +105,49 @@ def _top(logits: np.ndarray[Any, np.dtype[np.float32]]) -> tuple[int, float]:
 
 
 def probe_confidence(
-    llm: Any,
+    model: TrialModel,
     prefix: Sequence[int],
     max_tokens: int,
-    is_eog: Callable[[int], bool] = lambda _t: False,
+    stop_at_end: bool = False,
 ) -> ProbeResult | None:
     """Decode a greedy trial answer after `prefix`, then roll it all back.
 
-    Returns None when the context has no room for the trial. Afterwards the KV cache, `n_tokens`,
-    `input_ids` and the last position's logits are what they were before the call.
+    `stop_at_end` ends the trial at an end-of-generation token (`model.is_eog`). Returns None when
+    the context has no room for the trial. Afterwards the KV cache, the token positions and the
+    last position's logits are what they were before the call.
     """
     max_tokens = max(1, max_tokens)
-    start_pos = int(llm.n_tokens)
-    if not prefix or start_pos == 0 or start_pos + len(prefix) + max_tokens > llm.n_ctx():
-        return None
-    current = _last_logits(llm)
-    if current is None:
+    start_pos = model.n_tokens
+    if not prefix or start_pos == 0 or start_pos + len(prefix) + max_tokens > model.n_ctx():
         return None
     start = time.perf_counter()
-    saved_logits = current.copy()
-    saved_ids = llm.input_ids[start_pos : start_pos + len(prefix) + max_tokens].copy()
+    mark = model.checkpoint(len(prefix) + max_tokens)
+    if mark is None:  # nothing evaluated with logits since the last reset
+        return None
     probabilities: list[float] = []
     trial: list[int] = []
     try:
-        llm.eval(list(prefix))
+        model.evaluate(list(prefix))
         while True:
-            logits = _last_logits(llm)
-            assert logits is not None  # every eval above computes the last position's logits
+            logits = model.logits(-1)
+            assert logits is not None  # every evaluation above computes the last position's
             token, probability = _top(logits)
             probabilities.append(probability)
             trial.append(token)
-            if len(trial) >= max_tokens or is_eog(token):
+            if len(trial) >= max_tokens or (stop_at_end and model.is_eog(token)):
                 break
-            llm.eval([token])
+            model.evaluate([token])
     finally:
-        evaluated = int(llm.n_tokens) - start_pos
-        rollback(llm, start_pos, saved_ids, saved_logits)
+        evaluated = model.n_tokens - start_pos
+        # The trial's decodes overwrote the logits buffer; the rewind puts back the distribution
+        # the caller sampled from, so a sample taken now sees what it would have without the trial.
+        model.rewind(mark)
     return ProbeResult(
         confidence=sum(probabilities) / len(probabilities),
         tokens=tuple(trial),
         evaluated=evaluated,
         seconds=time.perf_counter() - start,
     )
-
-
-def rollback(
-    llm: Any,
-    position: int,
-    saved_ids: np.ndarray[Any, Any],
-    saved_logits: np.ndarray[Any, np.dtype[np.float32]],
-) -> None:
-    """Forget every position from `position` on and restore llama-cpp-python's bookkeeping."""
-    llm._ctx.kv_cache_seq_rm(0, position, -1)
-    llm.n_tokens = position
-    llm.input_ids[position : position + len(saved_ids)] = saved_ids
-    # The trial's decodes overwrote the logits buffer; put back the distribution the caller
-    # sampled from, so a sample taken now sees exactly what it would have seen without the trial.
-    logits = _last_logits(llm)
-    if logits is not None:
-        logits[:] = saved_logits
 
 
 class EarlyExit:
@@ -188,7 +192,7 @@ class EarlyExit:
 
 
 def early_exit_for(
-    llm: Any,
+    model: TrialModel,
     pieces: Callable[[int], bytes],
     fmt: ThinkingFormat,
     encode: Callable[[str], list[int]],
@@ -198,15 +202,10 @@ def early_exit_for(
     if not policy.early_exit or fmt is ThinkingFormat.NONE:
         return None
     prefix = encode(trial_prefix(fmt))
-    vocab = llm._model.vocab
     max_tokens = policy.early_exit_probe_tokens
-
-    def is_eog(token: int) -> bool:
-        return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
-
     return EarlyExit(
-        reflection_token_ids(llm, pieces),
-        lambda: probe_confidence(llm, prefix, max_tokens, is_eog),
+        reflection_token_ids(model, pieces),
+        lambda: probe_confidence(model, prefix, max_tokens, stop_at_end=True),
         min_tokens=policy.early_exit_min_tokens,
         interval=policy.early_exit_interval,
     )
