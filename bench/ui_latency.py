@@ -12,8 +12,8 @@ the model worker thread. It is sampled
 
 Goals while streaming: max lateness < 50 ms and p99 lateness < 20 ms.
 
-It also times the GUI-thread work the window does per render (`ChatView._render`: persisting the
-live reply, then Markdown -> HTML -> `setHtml`) to point at the cause when a goal is missed.
+It also times the GUI-thread work the window does per render (`ChatView._render`: Markdown ->
+HTML -> `setHtml`; the session saves the reply on the model thread) to point at the cause.
 Chats go to a temporary LEANCODER_DATA_DIR; the user's own chats are never touched.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/ui_latency.py [--tokens N] [--seed S]
@@ -182,8 +182,8 @@ def stream(
     """
     replies: list[ReplyStats] = []
     failures: list[str] = []
-    window.bridge.replyFinished.connect(lambda _request, stats: replies.append(stats))
-    window.bridge.replyFailed.connect(lambda _request, message: failures.append(message))
+    window.replyFinished.connect(replies.append)
+    window.replyFailed.connect(failures.append)
     counter = TokenCounter(window, probe)
     lateness: list[float] = []
     steady: list[float] = []
@@ -242,12 +242,11 @@ def work_row(timing: Timing) -> str:
 class WorkTimings:
     send: Timing = field(default_factory=lambda: Timing("MainWindow.send"))
     render: Timing = field(default_factory=lambda: Timing("ChatView._render (total)"))
-    persist: Timing = field(default_factory=lambda: Timing("  persist (SQLite UPDATE)"))
     markdown: Timing = field(default_factory=lambda: Timing("  markdown_to_html"))
     refresh: Timing = field(default_factory=lambda: Timing("  MessageWidget.refresh"))
 
     def all(self) -> tuple[Timing, ...]:
-        return (self.send, self.render, self.persist, self.markdown, self.refresh)
+        return (self.send, self.render, self.markdown, self.refresh)
 
 
 def instrument(window: MainWindow) -> WorkTimings:
@@ -256,7 +255,6 @@ def instrument(window: MainWindow) -> WorkTimings:
     view = window.chat_view
     window.send = work.send.wrap(window.send)  # type: ignore[method-assign]
     view._render = work.render.wrap(view._render)  # type: ignore[method-assign]
-    view.before_render = work.persist.wrap(window._persist_live)
     chat_view_module.markdown_to_html = work.markdown.wrap(markdown_to_html)  # type: ignore[attr-defined]
     original_add = view.add_message
 

@@ -208,7 +208,7 @@ class WindowSide:
         self.window.settings.temperature = SAMPLING["temperature"]
         self.tokens = tokens
         self.finished: list[ReplyStats] = []
-        self.window.bridge.replyFinished.connect(lambda _r, stats: self.finished.append(stats))
+        self.window.replyFinished.connect(self.finished.append)
         self.window.show()
         self.window.load_model("starter")
         if not self._spin(lambda: self.window.model_info is not None, 60):

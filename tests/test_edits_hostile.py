@@ -249,8 +249,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
             if p.is_file()}  # fmt: skip
 
 
-@pytest.mark.parametrize("recover_with", ["undo", "apply"])
-def test_kill_9_during_a_10k_file_apply_is_cleaned_up_by_the_next_undo_or_apply(
+@pytest.mark.parametrize("recover_with", ["undo", "apply", "start"])
+def test_kill_9_during_a_10k_file_apply_is_cleaned_up_by_the_next_undo_apply_or_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recover_with: str
 ) -> None:
     # fsync on tmpfs is cheap: the apply is slow enough to kill midway, fast enough for a test.
@@ -296,6 +296,21 @@ def _kill_and_recover(work: Path, monkeypatch: pytest.MonkeyPatch, recover_with:
     if recover_with == "undo":
         done = _cli("undo", "--folder", str(folder), env=dict(os.environ))
         assert done.returncode == 0, done.stderr
+    elif recover_with == "start":  # what the window does at start, for every folder
+        from app.ui.application import _recover_interrupted_edits
+
+        said: list[str] = []
+
+        class StatusBar:  # the window's status bar, as far as the start-up check uses it
+            def showMessage(self, message: str, _ms: int) -> None:
+                said.append(message)
+
+        class Window:
+            def statusBar(self) -> StatusBar:
+                return StatusBar()
+
+        _recover_interrupted_edits(Window())  # type: ignore[arg-type]
+        assert len(said) == 1 and str(folder) in said[0]
     else:
         later = work / "later.txt"
         later.write_text(_block("f00000.txt", "value = 0\n", "value = 100\n"))

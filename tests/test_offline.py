@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
+from app.core.edits import propose
 from app.ui.compare_view import CompareWindow
 from app.ui.main_window import MainWindow
 from tests.net_guard import NetworkBlockedError, block_network
@@ -156,8 +157,8 @@ def _open_a_folder(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
 
 
 def _review_and_apply_an_edit(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
-    window.code.start_request(follow_up=False)
-    window.code.reply_finished(REPLY_WITH_EDIT)  # as if the model had answered with this edit
+    # As if the model had answered with this edit: the proposal the session would end with.
+    window.code.show_proposal(propose(tmp_path / "project", REPLY_WITH_EDIT))
     review = window.code.review
     assert len(review.hunk_views) == 1
     review.accept_all()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.workspace import secrets
+from app.core.workspace import secret_rules, secrets
 from app.core.workspace.context import build_context
 from app.core.workspace.scan import scan_all
 
@@ -89,8 +89,8 @@ def test_the_whole_fast_path_finds_what_detect_secrets_line_by_line_finds() -> N
     lines = [line.rstrip() for line in text.splitlines()]
     slow = set()
     for index in range(len(lines)):
-        for plugin in secrets._plugins():
-            if secrets._confirm(plugin, "x.py", lines, index) is not None:
+        for plugin in secret_rules._plugins():
+            if secret_rules._confirm(plugin, "x.py", lines, index) is not None:
                 slow.add(index + 1)
     assert {f.line for f in secrets.find_secrets("x.py", text)} == slow
     assert len(slow) >= 9

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
+from app.core.workspace.context import WorkspaceContext, build_context
 from app.ui.workspace_panel import WorkspacePanel
 from tests.test_secrets import AWS_ID, OPENAI, _folder
 
@@ -23,10 +24,21 @@ def _row(panel: WorkspacePanel, path: str) -> int:
     return next(i for i, e in enumerate(panel.skipped()) if e.path == path)
 
 
+def _context(panel: WorkspacePanel) -> WorkspaceContext:
+    """What a chat session builds from the panel's folder choice, shown back in the panel."""
+    choice = panel.folder_choice()
+    assert choice is not None
+    context = build_context(
+        choice.root, choice.files, choice.selected, 100_000, allow_secrets=choice.allow_secrets
+    )
+    panel.show_redactions(context)
+    return context
+
+
 def test_redacted_file_is_listed_and_can_be_allowed(qtbot: QtBot, tmp_path: Path) -> None:
     panel = _opened(qtbot, _folder(tmp_path))
     panel.set_selected(["settings.py"])
-    context = panel.build_context(100_000)
+    context = _context(panel)
     assert context is not None and AWS_ID not in context.text
     entry = panel.skipped()[_row(panel, "settings.py")]
     assert entry.secret and entry.reason.startswith("secrets redacted: lines 4-6, 10, 13")
@@ -38,7 +50,7 @@ def test_redacted_file_is_listed_and_can_be_allowed(qtbot: QtBot, tmp_path: Path
     action.trigger()
     assert panel.allowed_secrets() == ["settings.py"]
     assert "settings.py" not in [e.path for e in panel.skipped()]
-    context = panel.build_context(100_000)
+    context = _context(panel)
     assert context is not None and AWS_ID in context.text and context.redacted == []
 
 
@@ -51,7 +63,7 @@ def test_a_file_skipped_by_name_can_be_allowed_into_the_tree(
     assert menu is not None
     menu.actions()[0].trigger()
     assert ".env" in panel.files() and ".env" in panel.selected_files()
-    context = panel.build_context(100_000)
+    context = _context(panel)
     assert context is not None and OPENAI in context.text
     # Not a secret entry (a folder, a binary): no menu at all.
     assert all(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -14,13 +13,11 @@ from app.cli.prompt_input import add_prompt_arguments, resolve_prompt, stdin_byt
 from app.cli.threads import add_threads_argument, print_load_notes
 from app.core.errors import LeanCoderError
 from app.core.models.starter import STARTER_KEY
+from app.core.thinking.parser import Channel
 
 if TYPE_CHECKING:
-    from app.core.llm.chat_template import Message
+    from app.core.session.chat import FolderChoice
     from app.core.workspace.context import WorkspaceContext
-
-CONTEXT_SHARE = 0.5  # of the context window, for the folder; the rest for the reply
-
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     edit = sub.add_parser(
@@ -60,21 +57,17 @@ def add_allow_secrets(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def folder_context(
-    folder: Path,
-    selected: list[str],
-    budget: int,
-    count_tokens: Callable[[str], int],
-    allow_secrets: list[str] | None = None,
-) -> WorkspaceContext:
-    """The whole folder scanned, then the ticked files in full and a map of the rest."""
-    from app.core.workspace.context import build_context
+def folder_choice(
+    folder: Path, selected: list[str], allow_secrets: list[str] | None = None
+) -> FolderChoice:
+    """The whole folder scanned; the ticked files go in full, the rest as a map."""
+    from app.core.session.chat import FolderChoice
     from app.core.workspace.scan import scan_all
 
-    return build_context(
-        folder, scan_all(folder).files, selected, budget, count_tokens,
-        allow_secrets=allow_secrets or (),
-    )  # fmt: skip
+    if not folder.is_dir():
+        raise LeanCoderError(f"The folder {folder} does not exist.")
+    files = tuple(entry.path for entry in scan_all(folder).files)
+    return FolderChoice(folder, files, tuple(selected), tuple(allow_secrets or ()))
 
 
 def report_context(context: WorkspaceContext, err: TextIO) -> None:
@@ -89,67 +82,53 @@ def report_context(context: WorkspaceContext, err: TextIO) -> None:
         )
 
 
-def folder_messages(
-    folder: Path,
-    instruction: str,
-    selected: list[str],
-    budget: int,
-    count_tokens: Callable[[str], int],
-    allow_secrets: list[str] | None = None,
-) -> tuple[list[Message], WorkspaceContext]:
-    """The system message (edit format + folder context) and the user's instruction."""
-    from app.core.edits import choose_edit_format, edit_system_prompt
-
-    context = folder_context(folder, selected, budget, count_tokens, allow_secrets)
-    sizes = [item.tokens * 4 for item in context.included]
-    system = edit_system_prompt(choose_edit_format(None, sizes)) + "\n\n" + context.text
-    messages: list[Message] = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": instruction},
-    ]
-    return messages, context
-
-
 def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.cli.edits import EXIT_OK, EXIT_PARTIAL, write_report
-    from app.core.edits import accept_and_apply, propose_with_retries
-    from app.core.llm.engine import Engine, LoadOptions, SamplingParams, run_to_completion
+    from app.core.edits import accept_and_apply
+    from app.core.llm.engine import Engine, LoadOptions, SamplingParams
     from app.core.models.starter import resolve_model
+    from app.core.session.chat import ChatSession
 
     instruction = resolve_prompt(
         args.instruction, args.prompt_file, stdin_bytes(), "what to change"
     )
-    folder = Path(args.folder).expanduser()
-    if not folder.is_dir():
-        raise LeanCoderError(f"The folder {args.folder} does not exist.")
+    session = ChatSession()
+    session.folder = folder_choice(Path(args.folder).expanduser(), args.select, args.allow_secrets)
+    session.propose_edits = True
     engine = Engine()
     options = LoadOptions(n_ctx=args.ctx, n_threads=args.threads)
     print_load_notes(engine.load(resolve_model(args.model), options), err)
-    messages, context = folder_messages(
-        folder, instruction, args.select, int(args.ctx * CONTEXT_SHARE), engine.count_tokens,
-        args.allow_secrets,
-    )  # fmt: skip
-    report_context(context, err)
     sampling = SamplingParams(
         temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
     )
-
-    def generate(history: list[Message]) -> str:
-        _thinking, answer, _stats = run_to_completion(engine, history, sampling)
-        return answer
-
-    outcome = propose_with_retries(folder, messages, generate)
-    proposal = outcome.proposal
-    if outcome.retries:
-        err.write(f"note: {outcome.retries} follow-up(s) sent for blocks that did not apply\n")
+    replies: list[str] = []
+    proposal = None
+    try:
+        for event in session.send(engine, instruction, sampling):
+            if event.kind == "context" and event.context is not None and not replies:
+                report_context(event.context, err)
+            elif event.kind == "reply_start":
+                replies.append("")
+            elif event.kind == "text" and event.channel is Channel.ANSWER:
+                replies[-1] += event.text
+            elif event.kind == "failed":
+                raise LeanCoderError(event.text)
+            elif event.kind in ("proposal", "no_edits"):
+                proposal = event.proposal
+    finally:
+        engine.unload()
+    if len(replies) > 1:
+        err.write(f"note: {len(replies) - 1} follow-up(s) sent for blocks that did not apply\n")
+    if proposal is None:
+        raise LeanCoderError("The model gave no reply.")
     report = accept_and_apply(proposal, dry_run=not args.apply, confirm_big_deletions=args.yes)
     if args.json:
         data = report.to_dict()
-        data["replies"] = outcome.replies
+        data["replies"] = replies
         out.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         if not proposal.blocks:
-            out.write("The model proposed no edits. Its reply:\n\n" + outcome.replies[-1] + "\n")
+            out.write("The model proposed no edits. Its reply:\n\n" + replies[-1] + "\n")
         out.write(proposal.unified_diff())
         write_report(report, out)
     return EXIT_OK if report.ok and proposal.blocks else EXIT_PARTIAL

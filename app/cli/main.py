@@ -11,15 +11,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
+from app.cli.code import add_allow_secrets
 from app.cli.logging_options import add_logging_arguments, start_logging
+from app.cli.prompt_input import add_prompt_arguments, checked_text, resolve_prompt, stdin_bytes
 from app.cli.threads import add_threads_argument, print_load_notes
 from app.core.errors import LeanCoderError
 from app.core.models.starter import STARTER_KEY
 from app.core.storage import logs
 
 if TYPE_CHECKING:
-    from app.core.llm.chat_template import Message
-    from app.core.llm.engine import Engine, ReplyStats
+    from app.core.llm.engine import ReplyStats
 
 log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--model", help="GGUF file to load at start, or 'starter'")
 
     ask = sub.add_parser("ask", help="ask a model one question and stream the answer")
-    ask.add_argument("prompt", help="the question")
+    add_prompt_arguments(ask, "prompt", "the question")
     ask.add_argument("--model", required=True, help=f"path of a GGUF file, or '{STARTER_KEY}'")
     ask.add_argument("--ctx", type=_positive_int, default=4096, help="context size in tokens")
     ask.add_argument("--gpu-layers", type=int, default=0, help="layers on the GPU (-1: all)")
@@ -109,10 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="with --folder: a file to send in full (repeatable); the rest goes as a map",
     )
+    add_allow_secrets(ask)
     compare = sub.add_parser(
         "compare", help="run one prompt under two thinking policies and compare them"
     )
-    compare.add_argument("prompt", help="the question")
+    add_prompt_arguments(compare, "prompt", "the question")
     compare.add_argument("--model", required=True, help=f"path of a GGUF file, or '{STARTER_KEY}'")
     compare.add_argument("--policy-a", default="Unpruned", help="first policy (default: Unpruned)")
     compare.add_argument("--policy-b", default="Balanced", help="second policy (default: Balanced)")
@@ -191,26 +193,14 @@ def _run_reporting_errors(
     return EXIT_USER_ERROR
 
 
-def _folder_context(args: argparse.Namespace, engine: Engine, err: TextIO) -> Message:
-    """The folder as a system message: ticked files in full, a map of the rest."""
+def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
-    from app.cli.code import folder_context
-
-    folder = Path(args.folder).expanduser()
-    if not folder.is_dir():
-        raise LeanCoderError(f"The folder {args.folder} does not exist.")
-    budget = engine.info.n_ctx // 2 if engine.info else 2048
-    context = folder_context(folder, args.select, budget, engine.count_tokens)
-    err.write(f"context: {context.summary()}\n")
-    for item in context.left_out:
-        err.write(f"left out: {item.path}: {item.reason}\n")
-    return {"role": "system", "content": context.text}
-
-
-def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from app.core.llm.engine import Engine, GenerationEvent, LoadOptions, ReplyStats, SamplingParams
+    from app.cli.code import folder_choice, report_context
+    from app.core.errors import GenerationError
+    from app.core.llm.engine import Engine, LoadOptions, ReplyStats, SamplingParams
     from app.core.models.starter import resolve_model
+    from app.core.session.chat import ChatSession, SessionEvent
     from app.core.thinking.parser import Channel
     from app.core.thinking.policy import policy_by_name
 
@@ -221,7 +211,7 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     stats = ReplyStats()
     current: list[Channel | None] = [None]
 
-    def show(event: GenerationEvent) -> None:
+    def show(event: SessionEvent) -> None:
         if event.kind != "text" or args.json:
             return
         if event.channel is not current[0]:
@@ -234,6 +224,8 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.flush()
 
     try:
+        prompt = resolve_prompt(args.prompt, args.prompt_file, stdin_bytes())
+        system = checked_text(args.system, "--system") if args.system else None
         policy = policy_by_name(args.policy)
         if args.think_budget is not None:
             policy = policy.with_budget(args.think_budget)
@@ -248,23 +240,29 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             ),
         )
         print_load_notes(info, err)
-        messages = [{"role": "system", "content": args.system}] if args.system else []
+        session = ChatSession()
+        session.policy, session.system_prompt = policy, system
+        session.force_thinking = args.force_thinking
         if args.folder:
-            messages.insert(0, _folder_context(args, engine, err))
-        messages.append({"role": "user", "content": args.prompt})
+            session.folder = folder_choice(Path(args.folder).expanduser(), args.select,
+                                           args.allow_secrets)  # fmt: skip
+        log.info("ask: %s", logs.content(prompt))
         sampling = SamplingParams(
             temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
         )
-        for event in engine.generate(
-            messages, sampling, policy=policy, force_thinking=args.force_thinking
-        ):
+        for event in session.send(engine, prompt, sampling):
+            if event.kind == "context" and event.context is not None:
+                report_context(event.context, err)
+            elif event.kind == "failed":
+                raise GenerationError(event.text)
             show(event)
             if event.kind == "text":
                 (thinking if event.channel is Channel.THINKING else answer).append(event.text)
-            elif event.kind == "done":
+            elif event.kind == "done" and event.stats is not None:
                 stats = event.stats
     finally:
         engine.unload()
+    log.info("ask: reply (%s): %s", stats.finish_reason, logs.content("".join(answer)))
     if args.json:
         result = {
             "model": str(path),
@@ -311,6 +309,7 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     engine = Engine()
     try:
+        prompt = resolve_prompt(args.prompt, args.prompt_file, stdin_bytes())
         policy_a = policy_by_name(args.policy_a)
         policy_b = policy_by_name(args.policy_b)
         if args.think_budget_b is not None:
@@ -324,7 +323,7 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"running {policy_a.name}, then {policy_b.name} (seed {args.seed})…\n")
         result = run_comparison(
             engine,
-            [{"role": "user", "content": args.prompt}],
+            [{"role": "user", "content": prompt}],
             policy_a,
             policy_b,
             sampling,

@@ -27,6 +27,8 @@ from app.core.storage.settings import Settings
 from app.ui.error_dialog import app_error_reporter
 from app.ui.main_window import MainWindow
 
+log = logging.getLogger(__name__)
+
 QT_LEVELS = {
     QtMsgType.QtDebugMsg: logging.DEBUG,
     QtMsgType.QtInfoMsg: logging.INFO,
@@ -87,6 +89,21 @@ def install_qt_message_handler() -> Callable[[], None]:
     return uninstall
 
 
+def _recover_interrupted_edits(window: MainWindow) -> None:
+    """An apply or undo killed halfway (power cut, kill -9) is put back at start, in every folder
+    it touched; the user is told what happened. Without one this is a single directory glob."""
+    from app.core.edits.journal import recover_interrupted
+
+    try:
+        recoveries = recover_interrupted(None)
+    except OSError as exc:  # the undo folder is unreadable: the next apply there says so
+        log.warning("could not look for interrupted edits: %s", exc)
+        return
+    for recovery in recoveries:
+        log.info("recovered an interrupted edit: %s", recovery.describe())
+        window.statusBar().showMessage(recovery.describe(), 15000)
+
+
 def run_gui(model: str | None = None) -> int:
     """The window's event loop. Logging is set up by the caller (app.cli.main)."""
     app = QApplication.instance() or QApplication(sys.argv)
@@ -103,6 +120,7 @@ def run_gui(model: str | None = None) -> int:
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     window = create_main_window(model)
+    _recover_interrupted_edits(window)
     # last_model is written only once a load completes, so it is still unset on a first run here.
     first_run = model is None and window.settings.last_model is None
     window.show()

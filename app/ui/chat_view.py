@@ -8,7 +8,7 @@ therefore never turns into a stream of event-loop stalls.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QResizeEvent
@@ -177,7 +177,6 @@ class ChatView(QScrollArea):
         self._live: MessageWidget | None = None
         self._dirty = False
         self._last_render_ms = 0.0
-        self.before_render: Callable[[MessageWidget], None] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._render_live)
@@ -243,8 +242,6 @@ class ChatView(QScrollArea):
 
     def _render(self, widget: MessageWidget) -> None:
         started = time.perf_counter()
-        if self.before_render is not None:
-            self.before_render(widget)  # persist before showing: a crash loses nothing shown
         widget.refresh()
         self._dirty = False
         self._last_render_ms = (time.perf_counter() - started) * 1000

@@ -1,13 +1,11 @@
 """The coding half of the window: a code folder as context, model-proposed edits, their review.
 
-The window asks this object for the system message that carries the folder (ticked files in full,
-a map of the rest, and the edit instructions when "Propose edits" is on) and hands it each finished
-answer. Edit blocks that did not apply go back to the model, at most twice, before the surviving
-proposal opens in the review pane; nothing touches disk until the user applies there.
+The window asks this object for the folder as the chat session's context (what the scan lists,
+which files are ticked, which secrets the user allowed) and whether edits are wanted; the session
+builds the prompt and runs the feedback loop, and the proposal it ends with opens in the review
+pane here. Nothing touches disk until the user applies there.
 
 Signals:
-    followUp(str)       feedback for the model about blocks that did not apply: send it as the
-                        next user message
     contextBuilt(str)   one line on what the context holds and what was left out
 """
 
@@ -19,24 +17,14 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
-from app.core.edits import (
-    ProposalBuilder,
-    choose_edit_format,
-    edit_system_prompt,
-    feedback_message,
-)
-from app.core.edits.feedback import MAX_RETRIES
-from app.core.llm.chat_template import Message
+from app.core.edits.proposal import Proposal
+from app.core.session.chat import FolderChoice
 from app.core.workspace.context import WorkspaceContext
 from app.ui.review_pane import ReviewPane
 from app.ui.workspace_panel import WorkspacePanel
 
-CONTEXT_SHARE = 0.5  # of the model's context window; the rest is for the conversation and reply
-FEEDBACK_PREFIX = "[LeanCoder] "
-
 
 class CodeWorkflow(QObject):
-    followUp = Signal(str)
     contextBuilt = Signal(str)
 
     def __init__(self, window: QMainWindow) -> None:
@@ -68,8 +56,6 @@ class CodeWorkflow(QObject):
         self.review.applied.connect(lambda _id: self.undo_action.setEnabled(True))
         self.review.undone.connect(lambda: self.undo_action.setEnabled(False))
         self.context: WorkspaceContext | None = None
-        self._builder: ProposalBuilder | None = None
-        self._round = 0
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self._window)
@@ -99,48 +85,28 @@ class CodeWorkflow(QObject):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def system_message(self, n_ctx: int, model_params: int | None) -> Message | None:
-        """The folder as a system message for the next request, or None with no folder open."""
-        budget = int(n_ctx * CONTEXT_SHARE)
-        context = self.panel.build_context(budget)
-        if context is None:
-            return None
+    @property
+    def edits_wanted(self) -> bool:
+        return self.edit_action.isChecked() and self.folder is not None
+
+    def folder_choice(self) -> FolderChoice | None:
+        """The open folder as the session's context: what the scan lists, what is ticked."""
+        return self.panel.folder_choice()
+
+    def context_built(self, context: WorkspaceContext) -> None:
+        """The session built this context for a request: show what it holds and what it left
+        out, and list redacted files where the user can allow them."""
         self.context = context
-        parts = [context.text]
-        if self.edit_action.isChecked():
-            sizes = [f.tokens * 4 for f in context.included]
-            parts.insert(0, edit_system_prompt(choose_edit_format(model_params, sizes)))
+        self.panel.show_redactions(context)
         summary = context.summary()
         if context.left_out:
             why = "; ".join(f"{item.path}: {item.reason}" for item in context.left_out[:5])
             summary += f" (left out: {why}{'…' if len(context.left_out) > 5 else ''})"
         self.contextBuilt.emit(summary)
-        return {"role": "system", "content": "\n\n".join(parts)}
 
-    def start_request(self, follow_up: bool) -> None:
-        """A new user request starts a new proposal; a follow-up adds to the current one."""
-        if not follow_up:
-            self._builder = None
-            self._round = 0
-
-    def reply_finished(self, answer: str) -> None:
-        """Parse the answer's edits (edit mode only); retry failures or open the review."""
-        folder = self.folder
-        if folder is None or not self.edit_action.isChecked():
-            return
-        if self._builder is None:
-            self._builder = ProposalBuilder(folder)
-        results = self._builder.add_reply(answer, self._round)
-        feedback = feedback_message(results)
-        if feedback is not None and self._round < MAX_RETRIES:
-            self._round += 1
-            self.followUp.emit(FEEDBACK_PREFIX + feedback)
-            return
-        proposal = self._builder.build()
-        self._builder = None
-        if proposal.files or proposal.blocks:
-            self.review.set_proposal(proposal)
-            self.review_dock.show()
+    def show_proposal(self, proposal: Proposal) -> None:
+        self.review.set_proposal(proposal)
+        self.review_dock.show()
 
     def shutdown(self) -> None:
         self.panel.shutdown()

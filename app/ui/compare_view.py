@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.evals.compare import Comparison
-from app.core.llm.engine import SamplingParams
+from app.core.llm.engine import GenerationEvent, SamplingParams
 from app.core.storage.settings import atomic_write_text
 from app.core.thinking.policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import MessageWidget, format_stats
@@ -180,6 +180,7 @@ class CompareWindow(QWidget):
             return
         touched: set[str] = set()
         for key, event in self.bridge.take_events(request):
+            assert isinstance(event, GenerationEvent)  # a comparison streams engine events
             message = self.panes[key].message
             if event.kind == "text":
                 message.append(event.channel.value, event.text)

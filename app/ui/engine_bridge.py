@@ -8,12 +8,10 @@ Signals:
     loadProgress(float)       0.0 .. 1.0 while a model loads
     modelLoaded(object)       ModelInfo
     loadFailed(str)           a user-facing message; `model_info` says what is still loaded
-    eventsReady(int)          request id: its owner calls `take_events(request)` (GUI thread)
-    replyFinished(int, object)  request id, final ReplyStats
-    replyFailed(int, str)     request id, a user-facing message
+    eventsReady(int)          request id: its owner calls `take_events(request)` (GUI thread);
+                              a chat reply's events are SessionEvents, ending in done or failed
     compareFinished(int, object)  request id, the Comparison
     compareFailed(int, str)   request id, a user-facing message
-    promptCounted(int, object)  request id, PromptBreakdown (before the reply's first token)
     fillerMatches(object)     list[FillerMatch] for a word list, or None with no model loaded
     jobFailed(str, str)       a worker job raised what it did not handle (already logged):
                               a one-line summary and the traceback
@@ -34,11 +32,12 @@ from app.core.evals.compare import run_comparison
 from app.core.llm.chat_template import Message
 from app.core.llm.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.llm.worker import SerialWorker
+from app.core.session.chat import ChatSession, SessionEvent
 from app.core.session.load_plan import planned_options
-from app.core.session.meters import prompt_breakdown
 from app.core.thinking.policy import ThinkingPolicy
 
 log = logging.getLogger(__name__)
+StreamEvent = GenerationEvent | SessionEvent  # a comparison's engine events, or a chat's
 
 
 class EngineBridge(QObject):
@@ -46,11 +45,8 @@ class EngineBridge(QObject):
     modelLoaded = Signal(object)
     loadFailed = Signal(str)
     eventsReady = Signal(int)
-    replyFinished = Signal(int, object)
-    replyFailed = Signal(int, str)
     compareFinished = Signal(int, object)
     compareFailed = Signal(int, str)
-    promptCounted = Signal(int, object)
     fillerMatches = Signal(object)
     jobFailed = Signal(str, str)
 
@@ -60,7 +56,7 @@ class EngineBridge(QObject):
         self._worker = SerialWorker(on_error=self._on_job_error)
         self._lock = threading.Lock()
         # Per request: (stream key, event). A request's owner is woken once per batch.
-        self._pending: dict[int, list[tuple[str, GenerationEvent]]] = {}
+        self._pending: dict[int, list[tuple[str, StreamEvent]]] = {}
         self._woken: set[int] = set()
         self._cancel = threading.Event()
         self._stop_thinking = threading.Event()
@@ -88,25 +84,17 @@ class EngineBridge(QObject):
     def cancel_load(self) -> None:
         self._load_cancel.set()
 
-    def generate(
-        self,
-        messages: Sequence[Message],
-        sampling: SamplingParams | None = None,
-        policy: ThinkingPolicy | None = None,
+    def send(
+        self, session: ChatSession, text: str, sampling: SamplingParams | None = None
     ) -> int:
-        """Queue a reply; returns its request id. Events arrive through `eventsReady`."""
+        """Queue a chat turn: the session builds the prompt, streams and saves the reply, and
+        runs the edit feedback loop on the worker; its events arrive through `eventsReady`."""
         self._next_request += 1
         request = self._next_request
         self._cancel = threading.Event()
         self._stop_thinking = threading.Event()
         self._worker.submit(
-            self._generate_job,
-            request,
-            list(messages),
-            sampling,
-            policy,
-            self._cancel,
-            self._stop_thinking,
+            self._send_job, request, session, text, sampling, self._cancel, self._stop_thinking
         )
         return request
 
@@ -118,7 +106,7 @@ class EngineBridge(QObject):
         """Stop the running reply; the worker sees the flag before its next token."""
         self._cancel.set()
 
-    def take_events(self, request: int) -> list[tuple[str, GenerationEvent]]:
+    def take_events(self, request: int) -> list[tuple[str, StreamEvent]]:
         """Drain one request's events: (stream key, event); the key is "reply", "a" or "b"."""
         with self._lock:
             self._woken.discard(request)
@@ -200,30 +188,20 @@ class EngineBridge(QObject):
         self.model_info = info
         self.modelLoaded.emit(info)
 
-    def _generate_job(
+    def _send_job(
         self,
         request: int,
-        messages: list[Message],
+        session: ChatSession,
+        text: str,
         sampling: SamplingParams | None,
-        policy: ThinkingPolicy | None,
         cancel: threading.Event,
         stop_thinking: threading.Event,
     ) -> None:
-        try:
-            self.promptCounted.emit(request, prompt_breakdown(self._engine.count_tokens, messages))
-            events = self._engine.generate(
-                messages, sampling, cancel, policy=policy, stop_thinking=stop_thinking
-            )
-            for event in events:
-                if event.kind == "done":
-                    self.replyFinished.emit(request, event.stats)
-                else:
-                    self._post(request, "reply", event)
-        except LeanCoderError as exc:
-            self.replyFailed.emit(request, str(exc))
-        except Exception as exc:
-            log.exception("generation failed")
-            self.replyFailed.emit(request, f"Generation failed unexpectedly: {exc}")
+        events = session.send(
+            self._engine, text, sampling, cancel=cancel, stop_thinking=stop_thinking
+        )
+        for event in events:
+            self._post(request, "reply", event)
 
     def _compare_job(
         self,
@@ -255,7 +233,7 @@ class EngineBridge(QObject):
             return
         self.compareFinished.emit(request, result)
 
-    def _post(self, request: int, key: str, event: GenerationEvent) -> None:
+    def _post(self, request: int, key: str, event: StreamEvent) -> None:
         with self._lock:
             self._pending.setdefault(request, []).append((key, event))
             if request in self._woken:

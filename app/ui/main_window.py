@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -33,11 +33,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import LeanCoderError
-from app.core.llm.engine import GenerationEvent, LoadOptions, ModelInfo, ReplyStats, SamplingParams
+from app.core.llm.engine import LoadOptions, ModelInfo, ReplyStats, SamplingParams
 from app.core.models.starter import resolve_model
+from app.core.session.chat import ChatSession, SessionEvent
 from app.core.session.meters import PromptBreakdown, context_usage
-from app.core.storage import chat_store
-from app.core.storage.chat_store import ChatStore, history_for_model
+from app.core.storage.chat_store import ChatStore
 from app.core.storage.settings import Settings
 from app.core.thinking.parser import ThinkingFormat
 from app.core.thinking.policy import ThinkingPolicy
@@ -58,10 +58,17 @@ if TYPE_CHECKING:
     from app.ui.compare_view import CompareWindow
 
 log = logging.getLogger(__name__)
-TITLE_LENGTH = 48
 
 
 class MainWindow(QMainWindow):
+    """Signals:
+    replyFinished(object)  a chat reply ended (ReplyStats), after the window has shown it
+    replyFailed(str)       a chat reply failed, after the window has said so
+    """
+
+    replyFinished = Signal(object)
+    replyFailed = Signal(str)
+
     def __init__(
         self,
         store: ChatStore,
@@ -77,13 +84,13 @@ class MainWindow(QMainWindow):
         self.settings_path = settings_path
         self.bridge = bridge or EngineBridge(self)
         self.model_info: ModelInfo | None = None
-        self.chat_id: int | None = None
+        self.session = ChatSession(store)  # the conversation shown; the model thread saves it
         self.error_box: QMessageBox | None = None
         self._loading_spec: str | None = None
         self._model_spec: str | None = None  # what is loaded now ("starter" or a path)
         self._request: int | None = None
         self._live_widget: MessageWidget | None = None
-        self._live_message_id: int | None = None
+        self._echoed_user = False  # the typed message is on screen before its "user" event
         self._live_thinking = False
         self._live_policy: ThinkingPolicy | None = None
         self._live_breakdown: PromptBreakdown | None = None
@@ -133,7 +140,6 @@ class MainWindow(QMainWindow):
         self.chat_list = QListWidget(self)
         self.chat_list.setMinimumWidth(180)
         self.chat_view = ChatView(self)
-        self.chat_view.before_render = self._persist_live
         self.prompt = PromptEdit(self)
         self.prompt.setPlaceholderText("Ask about code… (Enter sends, Shift+Enter for a new line)")
         self.prompt.setFixedHeight(100)
@@ -183,7 +189,6 @@ class MainWindow(QMainWindow):
         self.model_picker.modelChosen.connect(self.load_model)
         self.model_menu.modelChosen.connect(self.load_model)
         self.model_menu.importFailed.connect(lambda m: self.show_error("Cannot import", m))
-        self.code.followUp.connect(lambda text: self.send_text(text, follow_up=True))
         self.code.contextBuilt.connect(lambda line: self.statusBar().showMessage(line, 15000))
         self.new_chat_action.triggered.connect(self.new_chat)
         self.compare_action.triggered.connect(self.open_compare)
@@ -199,9 +204,6 @@ class MainWindow(QMainWindow):
         self.bridge.modelLoaded.connect(self._on_model_loaded)
         self.bridge.loadFailed.connect(self._on_load_failed)
         self.bridge.eventsReady.connect(self._on_events)
-        self.bridge.replyFinished.connect(self._on_reply_finished)
-        self.bridge.replyFailed.connect(self._on_reply_failed)
-        self.bridge.promptCounted.connect(self._on_prompt_counted)
         self.bridge.jobFailed.connect(self.errors.report)
 
     # -- state ---------------------------------------------------------------------------------
@@ -318,6 +320,10 @@ class MainWindow(QMainWindow):
 
     # -- chats ---------------------------------------------------------------------------------
 
+    @property
+    def chat_id(self) -> int | None:
+        return self.session.chat_id
+
     def refresh_chat_list(self) -> None:
         self.chat_list.clear()
         for chat in self.store.list_chats():
@@ -330,13 +336,13 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         if self.generating:
             return
-        self.chat_id = None
+        self.session = ChatSession(self.store)
         self.chat_view.clear()
         self.chat_list.clearSelection()
         self.prompt.setFocus()
 
     def open_chat(self, chat_id: int) -> None:
-        self.chat_id = chat_id
+        self.session = ChatSession(self.store, chat_id)
         self.chat_view.show_stored(self.store.messages(chat_id))
 
     def open_latest_chat(self) -> None:
@@ -362,33 +368,24 @@ class MainWindow(QMainWindow):
         self.prompt.clear()
         self.send_text(text)
 
-    def send_text(self, text: str, follow_up: bool = False) -> None:
-        """Send a user message (typed, or the app's feedback about edits that did not apply)."""
+    def send_text(self, text: str) -> None:
+        """Send a user message; the session builds the prompt and streams the reply."""
         if self.generating or self.model_info is None:
             return
-        if self.chat_id is None:
-            title = text.splitlines()[0][:TITLE_LENGTH]
-            self.chat_id = self.store.create_chat(title)
-        self.store.add_message(self.chat_id, "user", text)
-        self.chat_view.add_message("user").set_content(text)
-        history = history_for_model(self.store.messages(self.chat_id))
-        self.code.start_request(follow_up)
-        folder_context = self.code.system_message(self.model_info.n_ctx, self.model_info.n_params)
-        if folder_context is not None:
-            history = [folder_context, *history]
-        self._live_message_id = self.store.add_message(
-            self.chat_id,
-            "assistant",
-            status=chat_store.STREAMING,
-            meta={"model": self.model_info.name, "policy": self.policy.to_dict()},
-        )
-        self._live_widget = self.chat_view.add_message("assistant")
-        self.chat_view.begin_live(self._live_widget)
+        session = self.session
+        session.policy, session.model_name = self.policy, self.model_info.name
+        session.folder = self.code.folder_choice()
+        session.propose_edits = self.code.edits_wanted
         sampling = SamplingParams(temperature=self.settings.temperature)
         self._live_policy = self.policy
-        self._request = self.bridge.generate(history, sampling, self._live_policy)
+        # Shown at once, not when the model thread gets to it: the session's "user" and
+        # "reply_start" events for this turn then find them in place.
+        self.chat_view.add_message("user").set_content(text)
+        self._echoed_user = True
+        self._live_widget = self.chat_view.add_message("assistant")
+        self.chat_view.begin_live(self._live_widget)
+        self._request = self.bridge.send(session, text, sampling)
         self.speed_label.setText("thinking about it…")
-        self.refresh_chat_list()
         self._update_controls()
 
     def open_compare(self) -> CompareWindow:
@@ -396,9 +393,9 @@ class MainWindow(QMainWindow):
         from app.ui.compare_view import CompareWindow
 
         prompt = self.prompt.toPlainText().strip()
-        if not prompt and self.chat_id is not None:
-            users = [m for m in self.store.messages(self.chat_id) if m.role == "user"]
-            prompt = users[-1].content if users else ""
+        if not prompt:
+            users = [t.content for t in self.session.turns if t.role == "user"]
+            prompt = users[-1] if users else ""
         if self.compare_window is not None:
             self.compare_window.close()
             self.compare_window.deleteLater()
@@ -414,79 +411,85 @@ class MainWindow(QMainWindow):
     def _on_events(self, request: int | None = None) -> None:
         if self._request is None or (request is not None and request != self._request):
             return  # another view's request (a comparison), or a reply no longer shown
-        widget = self._live_widget
-        latest: GenerationEvent | None = None
+        latest: ReplyStats | None = None
         for _key, event in self.bridge.take_events(self._request):
-            if widget is None:
-                continue
-            if event.kind == "text":
-                widget.append(event.channel.value, event.text)
-            elif event.kind in ("thinking_open", "thinking_close"):
-                self._live_thinking = event.kind == "thinking_open"
-                self._update_controls()
-            latest = event
-        if latest is not None and widget is not None:
-            widget.thinking_tokens = latest.stats.thinking_tokens
-            self.speed_label.setText(f"{latest.stats.decode_tokens_per_s:.1f} tok/s")
-            self._show_context(latest.stats)
-            if self._live_thinking or latest.stats.thinking_tokens:
+            assert isinstance(event, SessionEvent)
+            if event.kind == "text" and self._live_widget is not None:
+                self._live_widget.append(event.channel.value, event.text)
+            else:
+                self._on_session_event(event)
+            if event.stats is not None and event.kind != "done":
+                latest = event.stats
+        if latest is not None and self._live_widget is not None:
+            self._live_widget.thinking_tokens = latest.thinking_tokens
+            self.speed_label.setText(f"{latest.decode_tokens_per_s:.1f} tok/s")
+            self._show_context(latest)
+            if self._live_thinking or latest.thinking_tokens:
                 budget = self._live_policy.budget if self._live_policy else None
-                self.thinking_meter.update_stats(latest.stats, budget)
+                self.thinking_meter.update_stats(latest, budget)
             self.chat_view.mark_dirty()
 
-    def _on_prompt_counted(self, request: int, breakdown: PromptBreakdown) -> None:
-        if request == self._request:
-            self._live_breakdown = breakdown
+    def _on_session_event(self, event: SessionEvent) -> None:
+        kind = event.kind
+        if kind == "user":
+            if not self._echoed_user:  # the app's own feedback about edits
+                self.chat_view.add_message("user").set_content(event.text)
+            self._echoed_user = False
+            self.refresh_chat_list()  # a first message names a new chat
+        elif kind == "context" and event.context is not None:
+            self.code.context_built(event.context)
+        elif kind == "prompt":
+            self._live_breakdown = event.breakdown
+        elif kind == "reply_start" and self._live_widget is None:
+            self._live_widget = self.chat_view.add_message("assistant")
+            self.chat_view.begin_live(self._live_widget)
+        elif kind in ("thinking_open", "thinking_close"):
+            self._live_thinking = kind == "thinking_open"
+            self._update_controls()
+        elif kind == "done" and event.stats is not None:
+            self._end_reply(format_stats(event.stats), event.stats)
+            self.replyFinished.emit(event.stats)
+        elif kind == "failed":
+            self._end_reply(f"failed: {event.text}", None)
+            self._finish_request()
+            self.show_error("The reply failed", event.text)
+            self.replyFailed.emit(event.text)
+        elif kind == "feedback":
+            self.statusBar().showMessage(
+                f"Some edit blocks did not apply: asking the model again ({event.round} of "
+                "at most 2).", 8000)  # fmt: skip
+        elif kind == "proposal" and event.proposal is not None:
+            self._finish_request()
+            self.code.show_proposal(event.proposal)
+        elif kind == "no_edits":
+            self._finish_request()
+            self.statusBar().showMessage("No edits in this reply.", 8000)
 
     def _show_context(self, stats: ReplyStats) -> None:
         if self._live_breakdown is not None and self.model_info is not None:
             usage = context_usage(self._live_breakdown, stats, self.model_info.n_ctx)
             self.context_meter.show_usage(usage)
 
-    def _persist_live(self, widget: MessageWidget) -> None:
-        if widget is self._live_widget and self._live_message_id is not None:
-            self.store.update_message(
-                self._live_message_id, content=widget.answer, thinking=widget.thinking
-            )
-
-    def _finish_reply(self, status: str, stats: ReplyStats | None, footer: str) -> None:
-        self._on_events()
+    def _end_reply(self, footer: str, stats: ReplyStats | None) -> None:
+        """One assistant turn ended (the session saved it); the request may go on (feedback)."""
         widget = self._live_widget
-        if widget is not None and self._live_message_id is not None:
+        if widget is not None:
             if stats is not None:
                 widget.thinking_tokens = stats.thinking_tokens
-            self.store.update_message(
-                self._live_message_id,
-                content=widget.answer,
-                thinking=widget.thinking,
-                status=status,
-                stats=stats.to_dict() if stats else None,
-            )
             self.chat_view.end_live()
             widget.set_footer(footer)
-        self._request = None
         self._live_widget = None
-        self._live_message_id = None
         self._live_thinking = False
+        if stats is not None:
+            self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
+            self._show_context(stats)
+            if not self.session.propose_edits or stats.finish_reason == "cancelled":
+                self._finish_request()
         self._update_controls()
 
-    def _on_reply_finished(self, request: int, stats: ReplyStats) -> None:
-        if request != self._request:
-            return
-        status = chat_store.CANCELLED if stats.finish_reason == "cancelled" else chat_store.COMPLETE
-        answer = self._live_widget.answer if self._live_widget is not None else ""
-        self._finish_reply(status, stats, format_stats(stats))
-        # After the last events are drained, so the meters end on the final figures.
-        self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
-        self._show_context(stats)
-        if status == chat_store.COMPLETE:
-            self.code.reply_finished(answer)
-
-    def _on_reply_failed(self, request: int, message: str) -> None:
-        if request != self._request:
-            return
-        self._finish_reply(chat_store.FAILED, None, f"failed: {message}")
-        self.show_error("The reply failed", message)
+    def _finish_request(self) -> None:
+        self._request = None
+        self._update_controls()
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -503,8 +506,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.compare_window is not None:
             self.compare_window.close()
-        if self._live_widget is not None:
-            self._persist_live(self._live_widget)
         self.code.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

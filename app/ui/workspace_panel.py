@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.workspace.context import WorkspaceContext, build_context, estimate_tokens
+from app.core.session.chat import FolderChoice
+from app.core.workspace.context import WorkspaceContext
 from app.core.workspace.scan import (
     FileEntry,
     ScanBatch,
@@ -242,20 +243,23 @@ class WorkspacePanel(QWidget):
         self.model.set_ticked(paths)
         self._emit_selection()
 
-    def build_context(
-        self, budget_tokens: int, count_tokens: Callable[[str], int] = estimate_tokens
-    ) -> WorkspaceContext | None:
-        """The context for the ticked files and a map of the rest; None with no folder open."""
+    def folder_choice(self) -> FolderChoice | None:
+        """The folder as a chat session's context (what the scan listed so far, the ticked
+        files, the secrets allowed); None with no folder open. The session builds the text."""
         if self._root is None:
             return None
-        context = build_context(
-            self._root, self.model.paths, self.selected_files(), budget_tokens, count_tokens,
-            allow_secrets=self._allowed_secrets,
-        )  # fmt: skip
-        for redacted in context.redacted:  # the user sees what the model does not
+        return FolderChoice(
+            self._root,
+            tuple(self.model.paths),
+            tuple(self.selected_files()),
+            tuple(sorted(self._allowed_secrets)),
+        )
+
+    def show_redactions(self, context: WorkspaceContext) -> None:
+        """List files whose secret lines were redacted: the user sees what the model does not."""
+        for redacted in context.redacted:
             self.skipped_model.put(SkippedEntry(redacted.path, redacted.reason, secret=True))
         self._show_counts()
-        return context
 
     def allowed_secrets(self) -> list[str]:
         return sorted(self._allowed_secrets)

@@ -53,7 +53,7 @@ SessionEventKind = Literal[
     "failed",  # the reply failed: `text` is a message for the user
     "feedback",  # blocks did not apply; `text` goes back to the model as round `round`
     "proposal",  # the edits to review: `proposal`
-    "no_edits",  # edits were asked for and the reply had none
+    "no_edits",  # edits were asked for and the reply (`text`) had none: `proposal` is empty
 ]
 
 
@@ -187,7 +187,9 @@ class ChatSession:
             if proposal.files or proposal.blocks:
                 yield SessionEvent("proposal", proposal=proposal, round=round_number)
             else:
-                yield SessionEvent("no_edits", text=reply.content, round=round_number)
+                yield SessionEvent(
+                    "no_edits", text=reply.content, proposal=proposal, round=round_number
+                )
             return
 
     def _add_user(self, text: str) -> SessionEvent:
