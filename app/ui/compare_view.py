@@ -167,7 +167,7 @@ class CompareWindow(QWidget):
         self.diff.clear()
         self.status.setText(f"Running {a.name}, then {b.name} with seed {COMPARE_SEED}…")
         self._request = self.bridge.compare(
-            [{"role": "user", "content": prompt}],
+            prompt,
             a,
             b,
             SamplingParams(temperature=0.6, seed=COMPARE_SEED),

@@ -29,7 +29,6 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core.errors import LeanCoderError
 from app.core.evals.compare import run_comparison
-from app.core.llm.chat_template import Message
 from app.core.llm.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.llm.worker import SerialWorker
 from app.core.session.chat import ChatSession, SessionEvent
@@ -114,20 +113,21 @@ class EngineBridge(QObject):
 
     def compare(
         self,
-        messages: Sequence[Message],
+        prompt: str,
         policy_a: ThinkingPolicy,
         policy_b: ThinkingPolicy,
         sampling: SamplingParams | None = None,
         force_thinking: bool = False,
     ) -> int:
-        """Queue a side-by-side run; events stream under keys "a" and "b"."""
+        """Queue a side-by-side run of `prompt` (its messages built as a chat's are); events
+        stream under keys "a" and "b"."""
         self._next_request += 1
         request = self._next_request
         self._cancel = threading.Event()
         self._worker.submit(
             self._compare_job,
             request,
-            list(messages),
+            prompt,
             policy_a,
             policy_b,
             sampling,
@@ -206,7 +206,7 @@ class EngineBridge(QObject):
     def _compare_job(
         self,
         request: int,
-        messages: list[Message],
+        prompt: str,
         policy_a: ThinkingPolicy,
         policy_b: ThinkingPolicy,
         sampling: SamplingParams | None,
@@ -214,6 +214,9 @@ class EngineBridge(QObject):
         cancel: threading.Event,
     ) -> None:
         try:
+            messages, _context = ChatSession().build_messages(
+                self._engine, [{"role": "user", "content": prompt}]
+            )
             result = run_comparison(
                 self._engine,
                 messages,

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -33,20 +33,20 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import LeanCoderError
-from app.core.llm.engine import LoadOptions, ModelInfo, ReplyStats, SamplingParams
+from app.core.llm.engine import LoadOptions, ModelInfo
 from app.core.models.starter import resolve_model
-from app.core.session.chat import ChatSession, SessionEvent
-from app.core.session.meters import PromptBreakdown, context_usage
+from app.core.session.chat import ChatSession
 from app.core.storage.chat_store import ChatStore
 from app.core.storage.settings import Settings
 from app.core.thinking.parser import ThinkingFormat
 from app.core.thinking.policy import ThinkingPolicy
-from app.ui.chat_view import ChatView, MessageWidget, format_stats, warm_up_rendering
+from app.ui.chat_view import ChatView, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge
 from app.ui.error_dialog import app_error_reporter
 from app.ui.gguf_files import dropped_gguf
 from app.ui.help_menu import HelpMenu
+from app.ui.live_reply import LiveReply
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.policy_picker import PolicyPicker, fast_kv_action
@@ -61,14 +61,6 @@ log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
-    """Signals:
-    replyFinished(object)  a chat reply ended (ReplyStats), after the window has shown it
-    replyFailed(str)       a chat reply failed, after the window has said so
-    """
-
-    replyFinished = Signal(object)
-    replyFailed = Signal(str)
-
     def __init__(
         self,
         store: ChatStore,
@@ -88,12 +80,9 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
         self._loading_spec: str | None = None
         self._model_spec: str | None = None  # what is loaded now ("starter" or a path)
-        self._request: int | None = None
-        self._live_widget: MessageWidget | None = None
-        self._echoed_user = False  # the typed message is on screen before its "user" event
-        self._live_thinking = False
-        self._live_policy: ThinkingPolicy | None = None
-        self._live_breakdown: PromptBreakdown | None = None
+        self.live = LiveReply(self)  # the chat request on screen
+        # For observers (tests, benches): a reply ended or failed, after the window showed it.
+        self.replyFinished, self.replyFailed = self.live.replyFinished, self.live.replyFailed
         self._build()
         self._connect()
         self.refresh_chat_list()
@@ -183,7 +172,7 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.memory_meter)
         status.addPermanentWidget(self.load_progress)
         status.addPermanentWidget(self.speed_label)
-        self._update_controls()
+        self.update_controls()
 
     def _connect(self) -> None:
         self.model_picker.modelChosen.connect(self.load_model)
@@ -203,20 +192,19 @@ class MainWindow(QMainWindow):
         self.bridge.loadProgress.connect(self._on_load_progress)
         self.bridge.modelLoaded.connect(self._on_model_loaded)
         self.bridge.loadFailed.connect(self._on_load_failed)
-        self.bridge.eventsReady.connect(self._on_events)
         self.bridge.jobFailed.connect(self.errors.report)
 
     # -- state ---------------------------------------------------------------------------------
 
     @property
     def generating(self) -> bool:
-        return self._request is not None
+        return self.live.request is not None
 
-    def _update_controls(self) -> None:
+    def update_controls(self) -> None:
         busy = self.generating or self._loading_spec is not None
         self.send_button.setEnabled(self.model_info is not None and not busy)
         self.stop_button.setEnabled(self.generating)
-        self.stop_thinking_button.setEnabled(self.generating and self._live_thinking)
+        self.stop_thinking_button.setEnabled(self.generating and self.live.thinking)
         self.model_picker.setEnabled(not busy)
         self.chat_list.setEnabled(not self.generating)
         self.new_chat_action.setEnabled(not self.generating)
@@ -244,7 +232,7 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"Loading {path.name}…")
         self.load_progress.setValue(0)
         self.load_progress.show()
-        self._update_controls()
+        self.update_controls()
         options = LoadOptions(
             n_ctx=self.settings.n_ctx,
             n_gpu_layers=self.settings.n_gpu_layers,
@@ -269,7 +257,7 @@ class MainWindow(QMainWindow):
         self.settings.remember_model(spec)
         self._save_settings()
         self.model_picker.set_recent(self.settings.recent_models, spec)
-        self._update_controls()
+        self.update_controls()
 
     def _on_load_failed(self, message: str) -> None:
         self._loading_spec = None
@@ -279,7 +267,7 @@ class MainWindow(QMainWindow):
         self.load_progress.hide()
         self._show_model_label()
         self.model_picker.set_current(self._model_spec)
-        self._update_controls()
+        self.update_controls()
         self.show_error("Cannot load the model", message)
 
     @property
@@ -368,26 +356,6 @@ class MainWindow(QMainWindow):
         self.prompt.clear()
         self.send_text(text)
 
-    def send_text(self, text: str) -> None:
-        """Send a user message; the session builds the prompt and streams the reply."""
-        if self.generating or self.model_info is None:
-            return
-        session = self.session
-        session.policy, session.model_name = self.policy, self.model_info.name
-        session.folder = self.code.folder_choice()
-        session.propose_edits = self.code.edits_wanted
-        sampling = SamplingParams(temperature=self.settings.temperature)
-        self._live_policy = self.policy
-        # Shown at once, not when the model thread gets to it: the session's "user" and
-        # "reply_start" events for this turn then find them in place.
-        self.chat_view.add_message("user").set_content(text)
-        self._echoed_user = True
-        self._live_widget = self.chat_view.add_message("assistant")
-        self.chat_view.begin_live(self._live_widget)
-        self._request = self.bridge.send(session, text, sampling)
-        self.speed_label.setText("thinking about it…")
-        self._update_controls()
-
     def open_compare(self) -> CompareWindow:
         """The side-by-side view, seeded with the prompt being typed (or the last one sent)."""
         from app.ui.compare_view import CompareWindow
@@ -408,88 +376,10 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         self.bridge.stop()
 
-    def _on_events(self, request: int | None = None) -> None:
-        if self._request is None or (request is not None and request != self._request):
-            return  # another view's request (a comparison), or a reply no longer shown
-        latest: ReplyStats | None = None
-        for _key, event in self.bridge.take_events(self._request):
-            assert isinstance(event, SessionEvent)
-            if event.kind == "text" and self._live_widget is not None:
-                self._live_widget.append(event.channel.value, event.text)
-            else:
-                self._on_session_event(event)
-            if event.stats is not None and event.kind != "done":
-                latest = event.stats
-        if latest is not None and self._live_widget is not None:
-            self._live_widget.thinking_tokens = latest.thinking_tokens
-            self.speed_label.setText(f"{latest.decode_tokens_per_s:.1f} tok/s")
-            self._show_context(latest)
-            if self._live_thinking or latest.thinking_tokens:
-                budget = self._live_policy.budget if self._live_policy else None
-                self.thinking_meter.update_stats(latest, budget)
-            self.chat_view.mark_dirty()
-
-    def _on_session_event(self, event: SessionEvent) -> None:
-        kind = event.kind
-        if kind == "user":
-            if not self._echoed_user:  # the app's own feedback about edits
-                self.chat_view.add_message("user").set_content(event.text)
-            self._echoed_user = False
-            self.refresh_chat_list()  # a first message names a new chat
-        elif kind == "context" and event.context is not None:
-            self.code.context_built(event.context)
-        elif kind == "prompt":
-            self._live_breakdown = event.breakdown
-        elif kind == "reply_start" and self._live_widget is None:
-            self._live_widget = self.chat_view.add_message("assistant")
-            self.chat_view.begin_live(self._live_widget)
-        elif kind in ("thinking_open", "thinking_close"):
-            self._live_thinking = kind == "thinking_open"
-            self._update_controls()
-        elif kind == "done" and event.stats is not None:
-            self._end_reply(format_stats(event.stats), event.stats)
-            self.replyFinished.emit(event.stats)
-        elif kind == "failed":
-            self._end_reply(f"failed: {event.text}", None)
-            self._finish_request()
-            self.show_error("The reply failed", event.text)
-            self.replyFailed.emit(event.text)
-        elif kind == "feedback":
-            self.statusBar().showMessage(
-                f"Some edit blocks did not apply: asking the model again ({event.round} of "
-                "at most 2).", 8000)  # fmt: skip
-        elif kind == "proposal" and event.proposal is not None:
-            self._finish_request()
-            self.code.show_proposal(event.proposal)
-        elif kind == "no_edits":
-            self._finish_request()
-            self.statusBar().showMessage("No edits in this reply.", 8000)
-
-    def _show_context(self, stats: ReplyStats) -> None:
-        if self._live_breakdown is not None and self.model_info is not None:
-            usage = context_usage(self._live_breakdown, stats, self.model_info.n_ctx)
-            self.context_meter.show_usage(usage)
-
-    def _end_reply(self, footer: str, stats: ReplyStats | None) -> None:
-        """One assistant turn ended (the session saved it); the request may go on (feedback)."""
-        widget = self._live_widget
-        if widget is not None:
-            if stats is not None:
-                widget.thinking_tokens = stats.thinking_tokens
-            self.chat_view.end_live()
-            widget.set_footer(footer)
-        self._live_widget = None
-        self._live_thinking = False
-        if stats is not None:
-            self.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
-            self._show_context(stats)
-            if not self.session.propose_edits or stats.finish_reason == "cancelled":
-                self._finish_request()
-        self._update_controls()
-
-    def _finish_request(self) -> None:
-        self._request = None
-        self._update_controls()
+    def send_text(self, text: str) -> None:
+        """Send a user message; the session builds the prompt and streams the reply."""
+        if not self.generating and self.model_info is not None:
+            self.live.send(self.session, text)
 
     # -- closing -------------------------------------------------------------------------------
 
