@@ -43,7 +43,7 @@ def test_files_json_and_options(tmp_path: Path) -> None:
     assert {".env", "server.pem", "id_rsa"} <= paths
     assert {"path": "main.py", "size": (root / "main.py").stat().st_size} in data["files"]
     assert {"path": "build/", "reason": "ignored by .gitignore (pattern: build/)",
-            "is_dir": True} in data["skipped"]  # fmt: skip
+            "is_dir": True, "secret": False} in data["skipped"]  # fmt: skip
     small = json.loads(run_cli("files", "--folder", str(root), "--json", "--max-file-kb", "1")
                        .stdout)  # fmt: skip
     assert "src/app.py" in {f["path"] for f in small["files"]}

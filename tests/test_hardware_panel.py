@@ -12,7 +12,8 @@ import psutil
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.machine.info import CpuInfo, GpuInfo, HardwareInfo, format_size
+from app.core.machine.info import CpuInfo, GpuInfo, HardwareInfo
+from app.core.units import binary_bytes
 from app.ui.hardware_panel import HardwarePanel
 
 DETECT_TIMEOUT_MS = 20_000
@@ -48,7 +49,7 @@ def test_detection_runs_off_the_gui_thread_and_fills_the_panel(
     info = blocker.args[0]
     assert isinstance(info, HardwareInfo) and panel.info is info
     rows = dict(panel.row_texts())
-    assert rows["RAM"].startswith(format_size(psutil.virtual_memory().total))
+    assert rows["RAM"].startswith(binary_bytes(psutil.virtual_memory().total))
     assert info.cpu.name in rows["CPU"]
     assert rows["CPU features"] == (" ".join(info.cpu.features) or "none reported")
     gpu_rows = [text for label, text in panel.row_texts() if label.startswith("GPU ")]
@@ -95,15 +96,15 @@ def test_panel_shows_each_gpu_with_its_source_and_the_notes(panel: HardwarePanel
         "Disk",
     ]
     texts = dict(rows)
-    assert texts["RAM"] == "64.0 GiB total, 40.0 GiB available"
+    assert texts["RAM"] == "64 GiB total, 40 GiB available"
     assert texts["CPU"] == "AMD Ryzen 9 7950X (16 cores, 32 threads)"
     assert texts["Threads"] == "16 for decoding, 32 for prompts; the window the same"
     assert (
-        texts["GPU 0"] == "NVIDIA GeForce RTX 4090 (CUDA, via llama.cpp): 24.0 GiB, 23.0 GiB free"
+        texts["GPU 0"] == "NVIDIA GeForce RTX 4090 (CUDA, via llama.cpp): 24 GiB, 23 GiB free"
     )
     assert texts["GPU 1"] == (
-        "AMD Radeon RX 6800 (unknown, via windows, not usable by llama.cpp): 16.0 GiB"
+        "AMD Radeon RX 6800 (unknown, via windows, not usable by llama.cpp): 16 GiB"
     )
-    assert texts["Disk"] == "500.0 GiB free at /models"
+    assert texts["Disk"] == "500 GiB free at /models"
     assert panel.notes.isVisible()
     assert "cannot use AMD Radeon RX 6800" in panel.notes.text()

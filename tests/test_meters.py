@@ -7,7 +7,8 @@ from pathlib import Path
 import psutil
 
 from app.core.llm.engine import Engine, ReplyStats, SamplingParams, run_to_completion
-from app.core.session.meters import context_usage, format_bytes, memory_usage, prompt_breakdown
+from app.core.session.meters import context_usage, memory_usage, prompt_breakdown
+from app.core.units import binary_bytes
 
 
 def test_context_split_adds_up_to_what_the_window_holds(engine: Engine) -> None:
@@ -64,6 +65,10 @@ def test_a_code_folders_context_counts_as_files(engine: Engine, tmp_path: Path) 
 
 
 def test_format_bytes() -> None:
-    assert format_bytes(512) == "512 B"
-    assert format_bytes(3 * 1024**2) == "3.0 MiB"
-    assert format_bytes(int(1.5 * 1024**3)) == "1.5 GiB"
+    assert binary_bytes(1) == "1 byte"
+    assert binary_bytes(512) == "512 bytes"
+    assert binary_bytes(300 * 1024) == "300 KiB"
+    assert binary_bytes(3 * 1024**2) == "3 MiB"
+    assert binary_bytes(int(1.5 * 1024**3)) == "1.5 GiB"
+    assert binary_bytes(int(23.14 * 1024**3)) == "23.1 GiB"
+    assert binary_bytes(5 * 1024**4) == "5 TiB"

@@ -11,6 +11,7 @@ from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QModelIndex,
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
+from app.core.workspace.context import build_context
 from app.ui.workspace_models import IS_DIR_ROLE, PATH_ROLE
 from app.ui.workspace_panel import SCAN_THREAD, WorkspacePanel
 from tests.workspace_support import EXPECTED_FILES, EXPECTED_SKIPPED, make_sample_folder
@@ -126,8 +127,9 @@ def test_ticking_files_and_folders_emits_the_selection(qtbot: QtBot, tmp_path: P
     assert _state(panel, "src/nested") == Qt.CheckState.PartiallyChecked
     assert _state(panel, "src") == Qt.CheckState.PartiallyChecked
 
-    context = panel.build_context(20_000)
-    assert context is not None
+    choice = panel.folder_choice()  # what a chat session builds its context from
+    assert choice is not None and choice.selected == tuple(panel.selected_files())
+    context = build_context(choice.root, choice.files, choice.selected, 20_000)
     assert {i.path for i in context.included} == set(panel.selected_files())
     assert "class App:" in context.text and "main.py" in context.mapped
 

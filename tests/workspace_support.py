@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-BIG_FILE_BYTES = 1024 * 1024 + 512 * 1024  # 1.5 MB: over the default 1 MB limit
+BIG_FILE_BYTES = 1024 * 1024 + 512 * 1024  # 1.5 MiB: over the default 1 MiB limit
 
 # What the scan of `make_sample_folder` must list, and what it must skip (path -> words in the
 # reason). Written out by hand from the folder's contents and Git's rules, not from the scanner.
@@ -43,7 +43,7 @@ EXPECTED_SKIPPED = {
     "env/": "Python virtual environment",
     "logo.png": "binary file type (.png)",
     "blob": "binary file (contains NUL bytes)",
-    "big.txt": "larger than 1 MB (1.5 MB)",
+    "big.txt": "larger than 1 MiB (1.5 MiB)",
     "link_out.txt": "symbolic link to outside the folder",
     "link_dir": "symbolic link to a folder",
     "broken_link": "broken symbolic link",

@@ -7,6 +7,7 @@ import argparse
 import json
 from typing import TextIO
 
+from app.cli import options as opt
 from app.cli.code import add_allow_secrets
 from app.core.models.starter import STARTER_KEY
 
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     files.add_argument("--folder", required=True, help="the project folder")
     files.add_argument("--skipped", action="store_true", help="also list skipped paths and why")
-    files.add_argument("--json", action="store_true", help="print one JSON object (both lists)")
+    opt.add_json(files, "print one JSON object (both lists)")
     files.add_argument(
         "--check-contents",
         action="store_true",
@@ -70,13 +71,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     context.add_argument(
         "--budget", type=_budget, default=DEFAULT_BUDGET, help="token budget (default: 8192)"
     )
-    context.add_argument(
-        "--model",
-        default=None,
+    opt.add_model(
+        context,
         help=f"count tokens with this model's tokenizer (GGUF path or '{STARTER_KEY}'); "
         "default: a cheap estimate (3.5 characters a token)",
     )
-    context.add_argument("--json", action="store_true", help="print one JSON object")
+    opt.add_json(context)
     _scan_options(context)
     context.set_defaults(handler=_context)
 
@@ -96,7 +96,7 @@ def _scan_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _files(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from app.core.workspace.rules import human_size
+    from app.core.units import binary_bytes
     from app.core.workspace.scan import SkippedEntry, open_root, scan_all
 
     root = open_root(args.folder)
@@ -123,7 +123,7 @@ def _files(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_OK
     width = max((len(f.path) for f in result.files), default=0)
     for entry in result.files:
-        out.write(f"{entry.path.ljust(width)}  {human_size(entry.size):>9}\n")
+        out.write(f"{entry.path.ljust(width)}  {binary_bytes(entry.size):>9}\n")
     if args.skipped:
         out.write("\nskipped:\n")
         width = max((len(s.path) for s in result.skipped), default=0)
@@ -150,13 +150,15 @@ def _context(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )  # fmt: skip
         counter = "estimate"
     else:
-        from app.core.llm.engine import Engine, LoadOptions
+        from app.core.llm.engine import Engine
         from app.core.models.starter import resolve_model
+        from app.core.session.load_plan import load_planned, wished_options
 
         engine = Engine()
         try:
-            # A small context: only the tokenizer is used, so the KV cache is kept tiny.
-            engine.load(resolve_model(args.model), LoadOptions(n_ctx=256))
+            # Only the tokenizer is used: a tiny context on the CPU, whatever the plan would pick.
+            base, _ = wished_options(n_ctx=256, n_gpu_layers=0, n_threads=None)
+            load_planned(engine, resolve_model(args.model), base, keep_gpu_layers=True)
             context = build_context(
                 root, result.files, args.select, args.budget, engine.count_tokens,
                 allow_secrets=allow, max_file_bytes=limit,

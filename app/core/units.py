@@ -11,3 +11,16 @@ def human_bytes(n: int) -> str:
             return f"{value:,.0f} {unit}" if unit == "bytes" else f"{value:,.1f} {unit}"
         value /= 1000
     return f"{value:,.1f} TB"
+
+
+def binary_bytes(n: int) -> str:
+    """Memory and file sizes: binary units, one decimal when it says something (1 KiB = 1024
+    bytes): "512 bytes", "300 KiB", "1.5 MiB", "23.1 GiB"."""
+    if n < 1024:
+        return f"{n:,} byte" + ("" if n == 1 else "s")
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:,.1f}".removesuffix(".0") + f" {unit}"

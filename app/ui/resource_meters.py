@@ -12,7 +12,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QWidget
 
 from app.core.llm.engine import ModelInfo
-from app.core.session.meters import ContextUsage, format_bytes, memory_usage
+from app.core.session.meters import ContextUsage, memory_usage
+from app.core.units import binary_bytes
 
 MEMORY_REFRESH_MS = 2000
 
@@ -47,24 +48,24 @@ class MemoryMeter(QLabel):
             return
         usage = memory_usage(self.info)
         model = (
-            f"model {format_bytes(usage.model_bytes)} + KV {format_bytes(usage.kv_bytes)} · "
+            f"model {binary_bytes(usage.model_bytes)} + KV {binary_bytes(usage.kv_bytes)} · "
             if self.info
             else ""
         )
-        vram = "".join(f" · free VRAM {format_bytes(g.free_bytes)}" for g in usage.gpus)
+        vram = "".join(f" · free VRAM {binary_bytes(g.free_bytes)}" for g in usage.gpus)
         self.setText(
-            f"{model}RSS {format_bytes(usage.rss_bytes)} · "
-            f"free RAM {format_bytes(usage.free_ram_bytes)}{vram}"
+            f"{model}RSS {binary_bytes(usage.rss_bytes)} · "
+            f"free RAM {binary_bytes(usage.free_ram_bytes)}{vram}"
         )
         gpus = "\n".join(
-            f"{g.name}: {format_bytes(g.free_bytes)} free of {format_bytes(g.total_bytes)}"
+            f"{g.name}: {binary_bytes(g.free_bytes)} free of {binary_bytes(g.total_bytes)}"
             for g in usage.gpus
         )
         self.setToolTip(
-            f"Model weights: {format_bytes(usage.model_bytes)}\n"
-            f"KV cache at full context: {format_bytes(usage.kv_bytes)}\n"
-            f"LeanCoder's resident memory: {format_bytes(usage.rss_bytes)}\n"
-            f"Free RAM: {format_bytes(usage.free_ram_bytes)} of "
-            f"{format_bytes(usage.total_ram_bytes)}\n"
+            f"Model weights: {binary_bytes(usage.model_bytes)}\n"
+            f"KV cache at full context: {binary_bytes(usage.kv_bytes)}\n"
+            f"LeanCoder's resident memory: {binary_bytes(usage.rss_bytes)}\n"
+            f"Free RAM: {binary_bytes(usage.free_ram_bytes)} of "
+            f"{binary_bytes(usage.total_ram_bytes)}\n"
             + (gpus or "GPU memory: no GPU that llama.cpp can use on this machine.")
         )

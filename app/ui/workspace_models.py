@@ -25,7 +25,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from app.core.workspace.rules import human_size
+from app.core.units import binary_bytes
 from app.core.workspace.scan import FileEntry, SkippedEntry
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1  # the relative path ("src/app.py"; a folder's "src")
@@ -132,7 +132,7 @@ class FileTreeModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
                 return self._file_names[n] if is_file else self._folder_names[n]
-            return human_size(self._file_sizes[n]) if is_file else ""
+            return binary_bytes(self._file_sizes[n]) if is_file else ""
         if role == Qt.ItemDataRole.CheckStateRole and column == 0:
             return self._file_state(n) if is_file else self._folder_state(n)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == 1:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from app.core.llm.threads import CoreCounts, FrontEnd, ThreadChoice, choose_threads
+from app.core.units import binary_bytes
 
 GpuBackend = Literal["CUDA", "Metal", "Vulkan", "ROCm", "unknown"]
 GpuSource = Literal["ggml", "nvidia-smi", "rocm-smi", "sysctl", "windows"]
@@ -83,20 +84,14 @@ class HardwareInfo:
         return data
 
 
-def format_size(n: int) -> str:
-    if n >= 1024**3:
-        return f"{n / 1024**3:.1f} GiB"
-    return f"{n / 1024**2:.0f} MiB"
-
-
 def gpu_summary(gpu: GpuInfo) -> str:
     """ "NVIDIA GeForce RTX 4090 (CUDA, via llama.cpp): 24.0 GiB, 23.1 GiB free"."""
     via = "via llama.cpp" if gpu.usable_by_llama else f"via {gpu.source}, not usable by llama.cpp"
-    memory = format_size(gpu.total_bytes)
+    memory = binary_bytes(gpu.total_bytes)
     if gpu.unified_memory:
         memory += " of shared memory"
     if gpu.free_bytes is not None:
-        memory += f", {format_size(gpu.free_bytes)} free"
+        memory += f", {binary_bytes(gpu.free_bytes)} free"
     return f"{gpu.name} ({gpu.backend}, {via}): {memory}"
 
 
@@ -116,8 +111,8 @@ def summary_rows(info: HardwareInfo) -> list[tuple[str, str]]:
     rows = [
         (
             "RAM",
-            f"{format_size(info.ram_total_bytes)} total, "
-            f"{format_size(info.ram_available_bytes)} available",
+            f"{binary_bytes(info.ram_total_bytes)} total, "
+            f"{binary_bytes(info.ram_available_bytes)} available",
         ),
         ("CPU", f"{cpu.name} ({cpu.physical_cores} cores, {cpu.logical_cores} threads)"),
         ("CPU features", " ".join(cpu.features) or "none reported"),
@@ -126,7 +121,7 @@ def summary_rows(info: HardwareInfo) -> list[tuple[str, str]]:
     rows += [(f"GPU {gpu.index}", gpu_summary(gpu)) for gpu in info.gpus]
     if not info.gpus:
         rows.append(("GPU", "none found: models run on the CPU"))
-    free = "unknown" if info.disk_free_bytes is None else format_size(info.disk_free_bytes)
+    free = "unknown" if info.disk_free_bytes is None else binary_bytes(info.disk_free_bytes)
     rows.append(("Disk", f"{free} free at {info.disk_path}"))
     if info.memory_bandwidth_bytes_per_s is not None:
         rows.append(("Bandwidth", f"{info.memory_bandwidth_bytes_per_s / 1e9:.1f} GB/s (estimate)"))

@@ -135,8 +135,3 @@ def memory_usage(info: ModelInfo | None, with_gpus: bool = True) -> MemoryUsage:
     )
 
 
-def format_bytes(n: int) -> str:
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"

@@ -138,14 +138,3 @@ def content_reason(name: str, head: bytes, include_secrets: bool) -> str | None:
     return None
 
 
-def human_size(n_bytes: int) -> str:
-    """1 MB, 1.5 MB, 300 KB, 12 bytes: sizes as a person reads them (1 KB = 1024 bytes)."""
-    if n_bytes < 1024:
-        return f"{n_bytes} byte" + ("" if n_bytes == 1 else "s")
-    units = ("KB", "MB", "GB", "TB")
-    value = n_bytes / 1024
-    index = 0
-    while value >= 1024 and index < len(units) - 1:
-        value /= 1024
-        index += 1
-    return f"{value:.1f}".removesuffix(".0") + f" {units[index]}"

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from app.core.errors import LeanCoderError
+from app.core.units import binary_bytes
 from app.core.workspace import ignore, rules
 
 DEFAULT_BATCH_SIZE = 256
@@ -239,7 +240,7 @@ def _file_outcome(
     if reason is not None:
         return SkippedEntry(rel, reason)
     if info.st_size > options.max_file_bytes:
-        limit, size = rules.human_size(options.max_file_bytes), rules.human_size(info.st_size)
+        limit, size = binary_bytes(options.max_file_bytes), binary_bytes(info.st_size)
         return SkippedEntry(rel, f"larger than {limit} ({size})")
     try:
         head = read_head(abs_path)
@@ -272,7 +273,7 @@ def read_regular_file(abs_path: str, max_bytes: int) -> tuple[bytes, os.stat_res
         if not stat.S_ISREG(info.st_mode):
             raise OSError(0, "not a regular file", abs_path)
         if info.st_size > max_bytes:
-            size, limit = rules.human_size(info.st_size), rules.human_size(max_bytes)
+            size, limit = binary_bytes(info.st_size), binary_bytes(max_bytes)
             raise OSError(0, f"now {size}, over the {limit} limit", abs_path)
         chunks, left = [], max_bytes + 1
         while left > 0:
@@ -283,7 +284,7 @@ def read_regular_file(abs_path: str, max_bytes: int) -> tuple[bytes, os.stat_res
             left -= len(chunk)
         data = b"".join(chunks)
         if len(data) > max_bytes:
-            raise OSError(0, f"grew past the {rules.human_size(max_bytes)} limit", abs_path)
+            raise OSError(0, f"grew past the {binary_bytes(max_bytes)} limit", abs_path)
         return data, info
     finally:
         os.close(fd)
