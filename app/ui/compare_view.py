@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.core.evals.compare import Comparison
 from app.core.llm.engine import GenerationEvent, SamplingParams
-from app.core.storage.settings import atomic_write_text
+from app.core.storage.json_file import atomic_write_text
 from app.core.thinking.policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import MessageWidget, format_stats
 from app.ui.engine_bridge import EngineBridge

@@ -21,8 +21,8 @@ from typing import Any
 
 from app.core.edits.errors import EditError, UnsafePathError
 from app.core.edits.safety import relative_parts
+from app.core.storage.json_file import atomic_write_text
 from app.core.storage.paths import data_dir
-from app.core.storage.settings import atomic_write_text
 
 MANIFEST = "manifest.json"
 STATES = ("applying", "applied", "undoing", "interrupted")

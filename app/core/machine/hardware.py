@@ -10,7 +10,6 @@ what could not be learned becomes a note.
 from __future__ import annotations
 
 import logging
-import os
 import platform as platform_module
 import queue
 import shutil
@@ -29,6 +28,7 @@ from app.core.llm.threads import detect_cores
 from app.core.machine import probes as hardware_probes
 from app.core.machine.bandwidth import measure_memory_bandwidth
 from app.core.machine.info import CpuInfo, GpuBackend, GpuInfo, HardwareInfo
+from app.core.models.hub_cache import default_hub_cache
 
 __all__ = [
     "CpuInfo",
@@ -69,17 +69,8 @@ log = logging.getLogger(__name__)
 
 
 def default_models_dir() -> Path:
-    """The Hugging Face hub cache, where downloads land by default (shared with other tools).
-
-    Computed as huggingface_hub does, without importing it: it reads HF_* settings at import.
-    """
-    env = os.environ
-    if env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE"):
-        return Path(env.get("HF_HUB_CACHE") or env["HUGGINGFACE_HUB_CACHE"]).expanduser()
-    if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser() / "hub"
-    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-    return cache / "huggingface" / "hub"
+    """The Hugging Face hub cache, where downloads land by default (shared with other tools)."""
+    return default_hub_cache()
 
 
 def detect_hardware(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.models.download_target import DownloadError, DownloadTarget, is_safe_relative_path
-from app.core.storage.settings import atomic_write_text
+from app.core.storage.json_file import atomic_write_text
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # An ETag used as a file name: a SHA-256, a git object id, or a mirror's own token; never `.`/`..`.

@@ -7,7 +7,6 @@ damaged files too, with the reason, so the UI can say why it does not offer them
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -18,8 +17,8 @@ from typing import Any, Literal
 
 from app.core.errors import LeanCoderError
 from app.core.gguf.header import GGUFHeader, read_header
+from app.core.storage.json_file import read_json_object, write_json
 from app.core.storage.paths import data_dir
-from app.core.storage.settings import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -232,15 +231,8 @@ def _copy(
 
 
 def registered_models() -> list[Path]:
-    try:
-        raw: Any = json.loads(registry_path().read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        log.warning("imported models list unreadable (%s); starting a new one", exc)
-        return []
-    paths = raw.get("paths", []) if isinstance(raw, dict) else []
-    return [Path(p) for p in paths if isinstance(p, str)]
+    paths = read_json_object(registry_path(), "imported models list").get("paths", [])
+    return [Path(p) for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
 
 
 def register_model(path: Path) -> None:
@@ -255,7 +247,7 @@ def unregister_model(path: Path) -> None:
 
 
 def _save_registry(paths: Sequence[Path]) -> None:
-    atomic_write_text(registry_path(), json.dumps({"paths": [str(p) for p in paths]}, indent=2))
+    write_json(registry_path(), {"paths": [str(p) for p in paths]})
 
 
 # -- discovery -------------------------------------------------------------------------------

@@ -17,14 +17,13 @@ import ssl
 import threading
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
 
 from app.core.errors import LeanCoderError
+from app.core.storage.json_file import atomic_write_text, read_json_object, typed_values
 from app.core.storage.paths import data_dir
-from app.core.storage.settings import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -144,19 +143,9 @@ def network_settings_path() -> Path:
 
 def load_network_settings(path: Path | None = None) -> NetworkSettings:
     """The saved settings; defaults when there are none or the file is unreadable."""
-    source = path or network_settings_path()
-    try:
-        raw: Any = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return NetworkSettings()
-    except (OSError, ValueError) as exc:
-        log.warning("network settings at %s unreadable (%s); using defaults", source, exc)
-        return NetworkSettings()
-    if not isinstance(raw, dict):
-        return NetworkSettings()
+    raw = read_json_object(path or network_settings_path(), "network settings")
     defaults = asdict(NetworkSettings())
-    # A hand-edited file may hold anything: take only values of the right type.
-    values = {k: raw[k] for k, v in defaults.items() if isinstance(raw.get(k), type(v))}
+    values = typed_values(raw, {key: type(value) for key, value in defaults.items()})
     return NetworkSettings(**values)
 
 
