@@ -380,3 +380,34 @@ def test_a_misremembered_search_still_applies_in_a_20k_line_file(project: Path) 
     assert [b.method for b in report.proposal.blocks] == ["fuzzy"]
     text = (project / "big.py").read_text().splitlines()
     assert text[12_000] == "    done = True" and len(text) == BIG_LINES - 5
+
+
+# A secret hidden from the model is never replaced by the note that hid it ---------------------
+
+
+def test_the_redaction_note_matches_what_the_context_writes() -> None:
+    from app.core.edits.safety import REDACTION_NOTE
+    from app.core.workspace.secrets import REDACTED
+
+    assert REDACTED.startswith(REDACTION_NOTE)
+
+
+def test_a_whole_file_written_back_with_the_redaction_note_is_refused(project: Path) -> None:
+    from app.core.edits import propose
+    from app.core.workspace.context import build_context
+
+    secret = 'AWS_KEY = "AKIAIOSFODNN7EXAMPLE"\n'
+    settings = project / "settings.py"
+    settings.write_text("DEBUG = True\n" + secret + "NAME = 'demo'\n")
+    context = build_context(project, ["settings.py"], ["settings.py"], 10_000)
+    assert "AKIAIOSFODNN7EXAMPLE" not in context.text and context.redacted
+    shown = context.text[context.text.index("DEBUG = True") :].split("NAME = 'demo'")[0]
+    # What a model does with the file it was shown: rewrites it whole, note and all.
+    reply = f"settings.py\n```python\n{shown}NAME = 'renamed'\n```\n"
+    proposal = propose(project, reply)
+    assert not proposal.files
+    (block,) = proposal.blocks
+    assert "hidden because it holds a secret" in block.reason
+    search_replace = _block("settings.py", "NAME = 'demo'\n", "NAME = 'renamed'\n")
+    assert [c.path for c in propose(project, search_replace).files] == ["settings.py"]
+    assert settings.read_text().count("AKIAIOSFODNN7EXAMPLE") == 1

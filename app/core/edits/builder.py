@@ -28,6 +28,7 @@ from app.core.edits.safety import (
     placeholder_problem,
     resolve_in_folder,
     symlink_in_folder,
+    writes_redaction_note,
 )
 from app.core.edits.textfile import TextFile, decode, encode, strip_ending
 
@@ -159,6 +160,11 @@ class ProposalBuilder:
                 f"the new text has the placeholder {problem.line!r} where the file has "
                 f"{problem.removed} real line(s); write out the code in full instead of a "
                 "placeholder"
+            )
+        if writes_redaction_note(working.contents, new_contents) is not None:
+            raise _Refused(
+                "the new text holds LeanCoder's note for a line that was hidden because it holds "
+                "a secret; leave that line out of the edit so the real line stays as it is"
             )
         original_lines = working.original.lines if working.original else ()
         lines = normalise_endings(lines, original_lines, working.newline)

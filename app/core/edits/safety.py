@@ -56,6 +56,20 @@ _HINT = re.compile(
 )
 
 
+# What the model sees instead of a line holding a secret (app.core.workspace.secrets.REDACTED; the
+# two packages stay independent, tests/test_edits_hostile.py checks they agree). Writing it back
+# would replace the user's real secret with the note.
+REDACTION_NOTE = "[LeanCoder removed this line: it holds a secret"
+
+
+def writes_redaction_note(old: list[str], new: list[str]) -> str | None:
+    """A new line carrying the redaction note where the file had none, if there is one."""
+    if not any(REDACTION_NOTE in line for line in new):
+        return None
+    had = {line.strip() for line in old if REDACTION_NOTE in line}
+    return next((ln.strip() for ln in new if REDACTION_NOTE in ln and ln.strip() not in had), None)
+
+
 def is_placeholder(line: str) -> bool:
     return _HINT.search(line) is not None and _PLACEHOLDER.match(line) is not None
 
