@@ -28,6 +28,7 @@ def run_cli(*args: str, limit_mb: int | None = None) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_ask_streams_answer_and_stats() -> None:
     result = run_cli("ask", "--model", "starter", "--max-tokens", "24", "--seed", "4", "Say hello.")
     assert result.returncode == 0, result.stderr
@@ -36,6 +37,7 @@ def test_ask_streams_answer_and_stats() -> None:
     assert "prompt tokens" in result.stderr and "tok/s" in result.stderr
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_ask_json() -> None:
     result = run_cli(
         "ask",
@@ -64,6 +66,7 @@ def test_ask_json() -> None:
     assert stats["finish_reason"] in ("stop", "length")
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_json_is_deterministic_with_seed() -> None:
     args = (
         "ask",
@@ -106,6 +109,7 @@ def test_json_error_is_json(tmp_path: Path) -> None:
     assert "not found" in json.loads(result.stdout)["error"]
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 @pytest.mark.parametrize("limit_mb", [450, 700])
 def test_out_of_memory_load_is_a_clear_error(limit_mb: int) -> None:
     """A real allocation failure (address space capped) inside the load, not a simulated one."""
@@ -122,6 +126,7 @@ def test_usage_error() -> None:
     assert "--model" in result.stderr
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_ask_with_policy_budget_and_forced_thinking() -> None:
     result = run_cli(
         "ask", "--model", "starter", "--force-thinking", "--policy", "balanced",
@@ -139,6 +144,7 @@ def test_ask_with_policy_budget_and_forced_thinking() -> None:
     assert {"suppressed_tokens", "forced_tokens", "loops_broken"} <= set(stats)
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_ask_thinking_is_marked_on_plain_output() -> None:
     result = run_cli(
         "ask", "--model", "starter", "--force-thinking", "--think-budget", "8",

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.core.evals.compare import run_comparison
 from app.core.llm.engine import Engine, GenerationEvent, SamplingParams
 from app.core.thinking.policy import UNPRUNED, ThinkingPolicy
@@ -51,6 +53,7 @@ def test_budget_side_thinks_less_and_both_stream(engine: Engine) -> None:
     assert data["seed"] == 3
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_cli_compare_json_and_markdown(tmp_path: Path) -> None:
     report = tmp_path / "report.md"
     result = subprocess.run(
@@ -69,6 +72,7 @@ def test_cli_compare_json_and_markdown(tmp_path: Path) -> None:
     assert report.read_text().startswith("# LeanCoder comparison")
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_cli_compare_table() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "app", "compare", "--model", "starter", "--max-tokens", "30",

@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from app.core.storage import chat_store
 from app.core.storage.chat_store import ChatStore
 
@@ -57,6 +59,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_text_shown_before_a_crash_survives(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {"LEANCODER_DATA_DIR": str(data), "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"}

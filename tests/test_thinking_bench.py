@@ -65,30 +65,52 @@ def test_bad_task_files(tmp_path: Path) -> None:
 
 
 def test_run_summarize_and_csv(engine: Engine, tmp_path: Path) -> None:
+    """Seed 4 on the starter, measured: unpruned, it never closes its thinking on the first task
+    (60 of 60 tokens) and ends inside it on the second, so neither has an answer; capped at 8, the
+    budget closes the thinking once per task (34 thinking tokens with the forced closing) and the
+    first answer ends on 12 (correct), the second on 2 (wrong, 14 expected)."""
     tasks = load_tasks(DEFAULT_TASKS)[:2]
+    assert [(t.id, t.answer, t.check) for t in tasks] == [
+        ("add-apples", "12", "number"), ("sub-cookies", "14", "number"),
+    ]  # fmt: skip
     capped = ThinkingPolicy(name="Capped", budget=8)
     results = run_bench(
         engine, tasks, [UNPRUNED, capped], SamplingParams(max_tokens=60, seed=4),
         force_thinking=True,
     )  # fmt: skip
-    assert [(r.policy, r.task) for r in results] == [
-        ("Unpruned", tasks[0].id), ("Unpruned", tasks[1].id),
-        ("Capped", tasks[0].id), ("Capped", tasks[1].id),
+    apples = "7 + 5 = 12\nTom now has 12 apples.\n\nIn conclusion, 12"
+    cookies = "SmolLM: (2)\nSo the answer is 2."
+    # policy, task, correct, thinking tokens, answer tokens, budget hits, loops broken, answer
+    assert [
+        (r.policy, r.task, r.correct, r.thinking_tokens, r.answer_tokens, r.budget_hits,
+         r.loops_broken, r.answer)
+        for r in results
+    ] == [
+        ("Unpruned", "add-apples", False, 60, 0, 0, 0, ""),
+        ("Unpruned", "sub-cookies", False, 22, 0, 0, 0, ""),
+        ("Capped", "add-apples", True, 34, 26, 1, 0, apples),
+        ("Capped", "sub-cookies", False, 34, 18, 1, 0, cookies),
     ]  # fmt: skip
-    for r in results:
-        assert r.correct is is_correct(next(t for t in tasks if t.id == r.task), r.answer)
-    capped_rows = [r for r in results if r.policy == "Capped"]
-    assert all(r.budget_hits == 1 for r in capped_rows if r.thinking_tokens > 8)
     summaries = summarize(results)
-    assert [s.policy for s in summaries] == ["Unpruned", "Capped"]
-    unpruned = summaries[0]
-    assert unpruned.mean_thinking == sum(r.thinking_tokens for r in results[:2]) / 2
-    assert unpruned.accuracy == sum(r.correct for r in results[:2]) / 2
+    assert [
+        (s.policy, s.tasks, s.accuracy, s.mean_thinking, s.median_thinking, s.loops_broken)
+        for s in summaries
+    ] == [("Unpruned", 2, 0.0, 41.0, 41.0, 0), ("Capped", 2, 0.5, 34.0, 34.0, 0)]
+    assert summaries[1].seconds == pytest.approx(results[2].seconds + results[3].seconds)
     write_csv(tmp_path / "r.csv", results)
-    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
-    assert len(rows) == 4 and rows[2]["policy"] == "Capped"
+    rows = list(csv.reader((tmp_path / "r.csv").open(newline="", encoding="utf-8")))
+    assert rows[0] == ["policy", "task", "correct", "thinking_tokens", "answer_tokens",
+                       "seconds", "loops_broken", "budget_hits", "answer"]  # fmt: skip
+    assert [row[:5] + row[6:] for row in rows[1:]] == [
+        ["Unpruned", "add-apples", "0", "60", "0", "0", "0", ""],
+        ["Unpruned", "sub-cookies", "0", "22", "0", "0", "0", ""],
+        ["Capped", "add-apples", "1", "34", "26", "0", "1", apples],
+        ["Capped", "sub-cookies", "0", "34", "18", "0", "1", cookies],
+    ]  # fmt: skip
+    assert [float(row[5]) for row in rows[1:]] == [r.seconds for r in results]
 
 
+@pytest.mark.model  # --model starter, without the starter_path fixture
 def test_cli_bench_thinking_writes_csv_and_png(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = subprocess.run(
