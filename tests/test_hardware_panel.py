@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from app.core.machine.info import CpuInfo, GpuInfo, HardwareInfo
 from app.core.units import binary_bytes
 from app.ui.hardware_panel import HardwarePanel
+from app.ui.tasks import THREAD_PREFIX
 
 DETECT_TIMEOUT_MS = 20_000
 
@@ -37,7 +38,6 @@ def test_detection_runs_off_the_gui_thread_and_fills_the_panel(
     slow.write_text("#!/bin/sh\nsleep 1\necho 'NVIDIA GeForce RTX 4090, 24564, 23012'\n")
     slow.chmod(slow.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    threads_before = {t.ident for t in threading.enumerate()}
 
     started = time.monotonic()
     with qtbot.waitSignal(panel.detected, timeout=DETECT_TIMEOUT_MS) as blocker:
@@ -45,7 +45,12 @@ def test_detection_runs_off_the_gui_thread_and_fills_the_panel(
         assert time.monotonic() - started < 0.5  # refresh() returned at once
         assert not panel.refresh_button.isEnabled()
         assert panel.status.text() == "Inspecting this machine…"
-        assert any(t.ident not in threads_before for t in threading.enumerate())
+        # The detection is a job on the app's I/O pool, not on the GUI thread.
+        task = panel.detector.task
+        assert task is not None and task.name == "detect hardware"
+        qtbot.waitUntil(lambda: task.thread_name is not None)
+        assert task.thread_name is not None and task.thread_name.startswith(THREAD_PREFIX)
+        assert task.thread_name != threading.current_thread().name
     info = blocker.args[0]
     assert isinstance(info, HardwareInfo) and panel.info is info
     rows = dict(panel.row_texts())

@@ -12,8 +12,9 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from app.core.workspace.context import build_context
+from app.ui.tasks import THREAD_PREFIX, Task
 from app.ui.workspace_models import IS_DIR_ROLE, PATH_ROLE
-from app.ui.workspace_panel import SCAN_THREAD, WorkspacePanel
+from app.ui.workspace_panel import SCAN_TASK, WorkspacePanel
 from tests.workspace_support import EXPECTED_FILES, EXPECTED_SKIPPED, make_sample_folder
 
 SCAN_TIMEOUT_MS = 60_000
@@ -33,6 +34,15 @@ def _open_and_wait(qtbot: QtBot, panel: WorkspacePanel, folder: Path) -> tuple[i
         assert panel.open_folder(folder)
     files, skipped = blocker.args or (0, 0)
     return int(files), int(skipped)
+
+
+def _running_scan(panel: WorkspacePanel) -> Task[None]:
+    """The panel's scan job, running on a pool thread (not the GUI thread) under its own name."""
+    task = panel.scan_task()
+    assert task is not None and task.name == SCAN_TASK and not task.done()
+    assert task.thread_name is not None and task.thread_name.startswith(THREAD_PREFIX)
+    assert task.thread_name != threading.current_thread().name
+    return task
 
 
 def _shown_files(panel: WorkspacePanel) -> set[str]:
@@ -154,11 +164,10 @@ def test_opening_a_second_folder_mid_scan_cancels_the_first(qtbot: QtBot, tmp_pa
     panel.scanFinished.connect(lambda f, s: finished.append((f, s)))
     assert panel.open_folder(big)
     qtbot.waitUntil(lambda: len(panel.files()) > 0, timeout=SCAN_TIMEOUT_MS)
-    (first,) = [t for t in threading.enumerate() if t.name == SCAN_THREAD]
+    first = _running_scan(panel)
     assert panel.is_scanning() and len(panel.files()) < 6000  # caught mid-scan
     _open_and_wait(qtbot, panel, small)
-    first.join(5)
-    assert not first.is_alive()
+    assert first.wait(5) and first.cancelled
     assert finished == [(len(EXPECTED_FILES), len(EXPECTED_SKIPPED))]  # none for the first
     assert set(panel.files()) == EXPECTED_FILES  # not one row left over from the first folder
     assert panel.folder == small.resolve()
@@ -169,7 +178,7 @@ def test_stop_keeps_what_was_found(qtbot: QtBot, tmp_path: Path) -> None:
     panel = _panel(qtbot)
     assert panel.open_folder(big)
     qtbot.waitUntil(lambda: len(panel.files()) > 0, timeout=SCAN_TIMEOUT_MS)
-    (thread,) = [t for t in threading.enumerate() if t.name == SCAN_THREAD]
+    task = _running_scan(panel)
     panel.stop_button.click()
     assert not panel.is_scanning()
     assert panel.status_label.text().startswith("Stopped: ")
@@ -177,7 +186,7 @@ def test_stop_keeps_what_was_found(qtbot: QtBot, tmp_path: Path) -> None:
     count = len(panel.files())
     # Nothing trickles in after Stop: the scan thread ends at its cancel flag, the drain timer is
     # off, and even a drain tick now (the timer's own slot) adds no row.
-    qtbot.waitUntil(lambda: not thread.is_alive(), timeout=SCAN_TIMEOUT_MS)
+    qtbot.waitUntil(task.done, timeout=SCAN_TIMEOUT_MS)
     assert not panel._drain_timer.isActive()
     panel._drain()
     QCoreApplication.processEvents()
@@ -189,12 +198,11 @@ def test_destroying_the_panel_mid_scan_stops_its_thread(qtbot: QtBot, tmp_path: 
     big = _many_files(tmp_path / "big", 60, 100)
     panel = WorkspacePanel()
     assert panel.open_folder(big)
-    (thread,) = [t for t in threading.enumerate() if t.name == SCAN_THREAD]
+    task = _running_scan(panel)
     panel.deleteLater()  # destroyed without close(): the destroyed signal cancels the scan
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not shiboken6.isValid(panel)
-    thread.join(5)
-    assert not thread.is_alive()
+    assert task.wait(5) and task.cancelled
 
 
 def test_a_folder_that_cannot_be_opened_is_reported(qtbot: QtBot, tmp_path: Path) -> None:

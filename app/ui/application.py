@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
 from importlib import resources
@@ -26,6 +27,7 @@ from app.core.storage.chat_store import ChatStore
 from app.core.storage.settings import Settings
 from app.ui.error_dialog import app_error_reporter
 from app.ui.main_window import MainWindow
+from app.ui.tasks import shutdown_app_task_pool
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,9 @@ def run_gui(model: str | None = None) -> int:
         window.model_menu.open_wizard()
     with loop:
         loop.run_until_complete(closed.wait())
+    # Background jobs (a download, a folder scan) are cancelled and get a moment to stop; the
+    # model worker was stopped by the window's close.
+    jobs_ended = shutdown_app_task_pool()
     window.store.close()
     # Delete the window here, on the GUI thread: left to Python's cycle collector it may be freed
     # from the model thread, which PySide turns into a crash.
@@ -135,4 +140,17 @@ def run_gui(model: str | None = None) -> int:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     restore_hooks()
     restore_qt_handler()
+    if not jobs_ended:
+        _exit_without_stuck_jobs()
     return 0
+
+
+def _exit_without_stuck_jobs() -> None:
+    """A job that ignored its cancel flag (a read stuck on a dead network share) would keep the
+    interpreter waiting for its thread forever at exit; end the process instead. Nothing is lost:
+    the chats are saved and closed, and a download's partial file resumes next time."""
+    log.warning("exiting without waiting for background jobs that did not stop")
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)

@@ -1,7 +1,8 @@
 """A compact "This machine" panel: RAM, CPU and features, each GPU, free disk, bandwidth.
 
 Detection can take seconds (a vendor tool, a GPU driver's first query), so `HardwareDetector` runs
-`detect_hardware` on a plain thread and hands the result to the GUI thread through a signal.
+`detect_hardware` as a job on the app's I/O pool (app.ui.tasks), which hands the result to the GUI
+thread.
 
 HardwareDetector signals:
     detected(object)   HardwareInfo
@@ -12,12 +13,9 @@ HardwarePanel signals:
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal, SignalInstance
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -30,23 +28,21 @@ from PySide6.QtWidgets import (
 
 from app.core.machine.hardware import detect_hardware
 from app.core.machine.info import HardwareInfo, summary_rows
-
-log = logging.getLogger(__name__)
+from app.ui.tasks import Task, TaskPool, app_task_pool
 
 
 class HardwareDetector(QObject):
     detected = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, parent: QObject) -> None:
-        # A parent owns the C++ object, so the detection thread dropping its reference to this
-        # wrapper never deletes it off the GUI thread.
+    def __init__(self, parent: QObject, pool: TaskPool | None = None) -> None:
         super().__init__(parent)
-        self._thread: threading.Thread | None = None
+        self._pool = pool
+        self.task: Task[HardwareInfo] | None = None  # the detection under way, until it answers
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.task is not None
 
     def start(
         self,
@@ -58,27 +54,25 @@ class HardwareDetector(QObject):
         """Start one detection; False (and nothing started) while one is still running."""
         if self.running:
             return False
-
-        def work() -> None:
-            try:
-                info = detect_hardware(
-                    models_dir, timeout_s=timeout_s, measure_bandwidth=measure_bandwidth
-                )
-            except Exception as exc:  # a bug in detection must not end silently
-                log.exception("hardware detection failed")
-                self._emit(self.failed, f"Could not inspect this machine: {exc}")
-            else:
-                self._emit(self.detected, info)
-
-        self._thread = threading.Thread(target=work, name="leancoder-hardware", daemon=True)
-        self._thread.start()
+        pool = self._pool or app_task_pool()
+        self.task = pool.submit(
+            "detect hardware",
+            lambda _cancel: detect_hardware(
+                models_dir, timeout_s=timeout_s, measure_bandwidth=measure_bandwidth
+            ),
+            on_done=self._on_detected,
+            on_error=self._on_failed,  # a bug in detection: also logged and reported by the pool
+            owner=self,
+        )
         return True
 
-    @staticmethod
-    def _emit(signal: SignalInstance, value: object) -> None:
-        # The panel may have been closed while detecting: then nobody waits for the answer.
-        with contextlib.suppress(RuntimeError):
-            signal.emit(value)
+    def _on_detected(self, info: HardwareInfo) -> None:
+        self.task = None
+        self.detected.emit(info)
+
+    def _on_failed(self, error: BaseException) -> None:
+        self.task = None
+        self.failed.emit(f"Could not inspect this machine: {error}")
 
 
 class HardwarePanel(QGroupBox):

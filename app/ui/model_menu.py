@@ -1,6 +1,8 @@
 """The Models menu: choose (wizard), import a GGUF, network settings, this machine's hardware.
 
 Kept out of the main window, which only says where the menu goes and what loading a model means.
+The menu owns the window's downloads (app.ui.downloads): they outlive the chooser, show in the
+window's status bar, and a finished one loads from there through `modelChosen`.
 
 Signals:
     modelChosen(str)  a GGUF path or "starter", picked in the wizard or imported
@@ -12,10 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QMenu, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QMainWindow, QMenu, QVBoxLayout, QWidget
 
 from app.core.errors import LeanCoderError
 from app.core.models.import_gguf import use_in_place
+from app.ui.downloads import DownloadManager, DownloadStatus
 from app.ui.gguf_files import choose_gguf_file
 from app.ui.hardware_panel import HardwarePanel
 from app.ui.model_wizard import ModelWizard
@@ -31,6 +34,11 @@ class ModelMenu(QObject):
         self._window = window
         self.wanted_ctx = wanted_ctx
         self.wizard: ModelWizard | None = None
+        self.downloads = DownloadManager(self)
+        self.download_status = DownloadStatus(self.downloads, window)
+        if isinstance(window, QMainWindow):
+            window.statusBar().addPermanentWidget(self.download_status)
+        self.downloads.loadRequested.connect(self.modelChosen)
         self.choose_action = QAction("Choose a model…", window)
         self.choose_action.setToolTip("Models ranked for this machine; download or import")
         self.import_action = QAction("Import GGUF file…", window)
@@ -51,7 +59,9 @@ class ModelMenu(QObject):
             self.wizard.raise_()
             return self.wizard
         if self.wizard is None:
-            self.wizard = ModelWizard(self._window, wanted_ctx=self.wanted_ctx)
+            self.wizard = ModelWizard(
+                self._window, wanted_ctx=self.wanted_ctx, downloads=self.downloads
+            )
             self.wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.wizard.modelChosen.connect(self.modelChosen)
             self.wizard.destroyed.connect(self._forget_wizard)

@@ -1,15 +1,18 @@
 """Choose a model: this machine, the catalog ranked for it, models already on disk, download or
 import. Shown on first run (no model chosen yet) and from Models > Choose a model….
 
+Downloads belong to the DownloadManager it is given (the main window's, through the Models menu):
+closing the chooser leaves a download running, and a chooser opened meanwhile shows it. A chooser
+made without one has its own, which ends with it. Looking for models on disk is a job on the app's
+I/O pool (app.ui.tasks).
+
 Signals:
     modelChosen(str)  a GGUF path, or "starter"; the dialog then closes
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -37,10 +40,11 @@ from app.core.models.catalog import CatalogEntry
 from app.core.models.import_gguf import FoundModel, discover_models, use_in_place
 from app.core.models.starter import STARTER_KEY
 from app.core.units import human_bytes
-from app.ui.download_bridge import DownloadBridge
+from app.ui.downloads import DownloadManager
 from app.ui.gguf_files import choose_gguf_file, dropped_gguf
 from app.ui.hardware_panel import HardwarePanel
 from app.ui.network_settings_dialog import NetworkSettingsDialog
+from app.ui.tasks import app_task_pool
 
 BADGE_TEXT = {"great": "Runs great", "good": "Runs well", "slow": "Slow", "no": "Does not fit"}
 BADGE_COLOR = {"great": "#2e7d32", "good": "#558b2f", "slow": "#ef6c00", "no": "#9e9e9e"}
@@ -56,21 +60,15 @@ def _problem_label(model: FoundModel) -> str:
     return f"{kind}: {short}"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 0:
-        return "time left unknown"
-    if seconds < 90:
-        return f"{seconds:.0f} s left"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min left"
-    return f"{seconds / 3600:.1f} h left"
-
-
 class ModelWizard(QDialog):
     modelChosen = Signal(str)
-    _foundReady = Signal(object)  # list[FoundModel], from the discovery thread
 
-    def __init__(self, parent: QWidget | None = None, wanted_ctx: int = 16384) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        wanted_ctx: int = 16384,
+        downloads: DownloadManager | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Choose a model")
         self.resize(980, 680)
@@ -78,9 +76,10 @@ class ModelWizard(QDialog):
         self.hardware: HardwareInfo | None = None
         self.recommendations: list[Recommendation] = []
         self.found: list[FoundModel] = []
-        self.download = DownloadBridge(self)
+        self.downloads = downloads or DownloadManager(self)
         self._build(wanted_ctx)
         self._connect()
+        self._show_download()  # one started before this chooser opened
         self.hardware_panel.refresh()
         self._discover()
 
@@ -164,13 +163,11 @@ class ModelWizard(QDialog):
         self.import_button.clicked.connect(self._choose_file)
         self.starter_button.clicked.connect(lambda: self._choose(STARTER_KEY))
         self.network_button.clicked.connect(self._network_settings)
-        self.cancel_download_button.clicked.connect(self.download.cancel)
-        self.download.progress.connect(self._on_progress)
-        self.download.checking.connect(self._on_checking)
-        self.download.finished.connect(self._on_downloaded)
-        self.download.failed.connect(self._on_download_failed)
-        self.download.cancelled.connect(self._on_download_cancelled)
-        self._foundReady.connect(self._show_found)
+        # Methods of this dialog only: Qt drops these connections when it is deleted, while the
+        # manager lives on.
+        self.cancel_download_button.clicked.connect(self.downloads.cancel)
+        self.downloads.changed.connect(self._show_download)
+        self.downloads.finished.connect(self._on_downloaded)
 
     # -- recommendations -----------------------------------------------------------------------
 
@@ -224,18 +221,18 @@ class ModelWizard(QDialog):
     # -- models on disk ------------------------------------------------------------------------
 
     def _discover(self) -> None:
-        def work() -> None:
-            # discover_models lists an unreadable file with its reason rather than raising; this
-            # guard is for the scan itself failing, which must still reach the window.
-            try:
-                result: list[FoundModel] | str = discover_models()
-            except Exception as exc:
-                log.exception("looking for models on disk failed")
-                result = f"Could not look for models on this computer: {exc}"
-            with contextlib.suppress(RuntimeError):  # the dialog was closed meanwhile
-                self._foundReady.emit(result)
+        # discover_models lists an unreadable file with its reason rather than raising; a bug in
+        # the scan itself is logged and reported by the pool, and the chooser says so too.
+        app_task_pool().submit(
+            "look for models on disk",
+            lambda _cancel: discover_models(),
+            on_done=self._show_found,
+            on_error=self._discovery_failed,
+            owner=self,
+        )
 
-        threading.Thread(target=work, name="leancoder-discover", daemon=True).start()
+    def _discovery_failed(self, error: BaseException) -> None:
+        self._show_found(f"Could not look for models on this computer: {error}")
 
     def _show_found(self, found: list[FoundModel] | str) -> None:
         if isinstance(found, str):
@@ -273,45 +270,30 @@ class ModelWizard(QDialog):
         if entry is None:
             return
         try:
-            self.download.start(entry.key)
+            self.downloads.start(entry.key, entry.label)
         except LeanCoderError as exc:
             self.status.setText(str(exc))
-            return
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_download_button.show()
-        self.status.setText(f"Downloading {entry.label} from {entry.repo}…")
+
+    def _show_download(self) -> None:
+        """Show the manager's download as it is now: running, ended, or none."""
+        downloads = self.downloads
+        running = downloads.running
+        self.progress.setVisible(running)
+        self.cancel_download_button.setVisible(running)
+        if running:
+            if downloads.total_bytes > 0 and downloads.checking_bytes is None:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(downloads.done_bytes * 1000 // downloads.total_bytes)
+            else:
+                self.progress.setRange(0, 0)
+        if downloads.state != "idle":
+            self.status.setText(downloads.status_text())
         self._update_buttons()
-
-    def _on_progress(self, done: int, total: int, speed: float, eta: float) -> None:
-        if total > 0:
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(done * 1000 / total))
-        text = f"{human_bytes(done)} of {human_bytes(total)}" if total else human_bytes(done)
-        self.status.setText(f"{text} · {speed / 1024**2:.1f} MB/s · {_duration(eta)}")
-
-    def _on_checking(self, done: int, total: int) -> None:
-        self.status.setText(
-            f"Checking the part downloaded earlier: {human_bytes(done)} of {human_bytes(total)}"
-        )
 
     def _on_downloaded(self, path: str) -> None:
-        self._download_ended()
-        self.status.setText(f"Downloaded and verified: {Path(path).name}")
-        self._choose(path)
-
-    def _on_download_failed(self, message: str) -> None:
-        self._download_ended()
-        self.status.setText(message)
-
-    def _on_download_cancelled(self) -> None:
-        self._download_ended()
-        self.status.setText(self.download.message or "Download cancelled; it resumes next time.")
-
-    def _download_ended(self) -> None:
-        self.progress.hide()
-        self.cancel_download_button.hide()
-        self._update_buttons()
+        if self.isVisible():  # the chooser is where the user waits: the model is theirs now
+            self.downloads.dismiss()
+            self._choose(path)
 
     # -- import --------------------------------------------------------------------------------
 
@@ -345,7 +327,7 @@ class ModelWizard(QDialog):
         dialog.open()
 
     def _update_buttons(self) -> None:
-        downloading = self.download.is_running()
+        downloading = self.downloads.running
         entry = self.selected_entry()
         self.download_button.setEnabled(
             not downloading and entry is not None and self.tabs.currentIndex() == 0
@@ -360,7 +342,7 @@ class ModelWizard(QDialog):
         self.accept()
 
     def done(self, result: int) -> None:
-        if self.download.is_running():
-            self.download.cancel()  # the partial file stays; the same download resumes it
-            self.download.wait(5.0)
+        if self.downloads.parent() is self:  # its own manager ends with it; the partial stays
+            self.downloads.cancel()
+            self.downloads.wait(5.0)
         super().done(result)

@@ -1,10 +1,10 @@
 """The folder panel: open a code folder, see its files as they are found, tick files for context.
 
-A plain `threading.Thread` scans (never the model worker, never terminated: it stops at the next
-entry once its cancel flag is set). It touches no Qt object: batches go into a locked deque, and a
-GUI-thread QTimer drains them a few milliseconds at a time, so however fast the scan runs the
-window keeps answering. A scan that is replaced or outlives the panel is cancelled; its leftover
-batches are dropped with it.
+A job on the app's I/O pool (app.ui.tasks) scans (never the model worker, never terminated: it
+stops at the next entry once its cancel flag is set). It touches no Qt object: batches go into a
+locked deque, and a GUI-thread QTimer drains them a few milliseconds at a time, so however fast
+the scan runs the window keeps answering. A scan that is replaced or outlives the panel is
+cancelled; its leftover batches are dropped with it.
 
 Secrets: a file skipped as a secret, and a ticked file whose secret lines were redacted when the
 context was built, are listed in the Skipped tab; its context menu lets the user allow such a
@@ -46,9 +46,10 @@ from app.core.workspace.scan import (
     safe_relative_parts,
     scan_folder,
 )
+from app.ui.tasks import Task, TaskPool, app_task_pool
 from app.ui.workspace_models import FileTreeModel, SkippedModel
 
-SCAN_THREAD = "leancoder-scan"
+SCAN_TASK = "scan folder"
 DRAIN_INTERVAL_MS = 10
 DRAIN_BUDGET_S = 0.004  # GUI time per tick spent adding rows; the rest is left to the window
 DRAIN_CHUNK = 64  # rows added between two looks at the clock
@@ -57,20 +58,21 @@ MAX_AHEAD = 8  # batches found but not yet shown before the scan waits
 
 
 class _ScanJob:
-    """One scan of one folder on its own thread; shares only plain Python objects with the GUI."""
+    """One scan of one folder, a pool job; shares only plain Python objects with the GUI."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pool: TaskPool) -> None:
         self.root = root
         self.cancel = threading.Event()
         self.ready = threading.Condition()
         self.batches: deque[ScanBatch] = deque()
         self.done = False
         self.error: str | None = None
-        self.thread = threading.Thread(target=self._run, name=SCAN_THREAD, daemon=True)
+        # No callbacks: the panel's drain timer reads the batches; a bug is reported by the pool.
+        self.task: Task[None] = pool.submit(SCAN_TASK, self._run, cancel=self.cancel)
 
-    def _run(self) -> None:
+    def _run(self, cancel: threading.Event) -> None:
         try:
-            for batch in scan_folder(self.root, cancel=self.cancel, batch_size=SCAN_BATCH):
+            for batch in scan_folder(self.root, cancel=cancel, batch_size=SCAN_BATCH):
                 with self.ready:
                     self.batches.append(batch)
                     # Stay only a little ahead of the window: a scan that runs on while the GUI
@@ -79,6 +81,9 @@ class _ScanJob:
                         self.ready.wait(0.05)
         except (WorkspaceError, OSError) as exc:  # the folder vanished or became unreadable
             self.error = str(exc)
+        except Exception as exc:  # a bug: the pool logs and reports it; the panel says it stopped
+            self.error = f"The scan stopped unexpectedly: {exc}"
+            raise
         finally:
             self.done = True
 
@@ -113,8 +118,9 @@ class WorkspacePanel(QWidget):
     scanFinished = Signal(int, int)
     scanFailed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, pool: TaskPool | None = None) -> None:
         super().__init__(parent)
+        self._pool = pool
         self._root: Path | None = None
         self._job: _ScanJob | None = None
         self._jobs: list[_ScanJob] = []  # every job not yet joined, for cancel on destroy
@@ -192,6 +198,9 @@ class WorkspacePanel(QWidget):
     def is_scanning(self) -> bool:
         return self._job is not None
 
+    def scan_task(self) -> Task[None] | None:
+        return self._job.task if self._job is not None else None  # the running scan's pool job
+
     def open_folder(self, folder: str | Path, keep_ticked: Iterable[str] = ()) -> bool:
         """Show a folder and start scanning it; False (and scanFailed) when it cannot be opened."""
         try:
@@ -211,9 +220,8 @@ class WorkspacePanel(QWidget):
         self.skipped_model.clear()
         self.folder_label.setText(str(root))
         self.folder_label.setToolTip(str(root))
-        self._job = _ScanJob(root)
+        self._job = _ScanJob(root, self._pool or app_task_pool())
         self._jobs.append(self._job)
-        self._job.thread.start()
         self._drain_timer.start()
         self._show_counts()
         self._update_buttons()
@@ -299,12 +307,12 @@ class WorkspacePanel(QWidget):
         return menu
 
     def shutdown(self, timeout_s: float = 2.0) -> None:
-        """Cancel any scan and wait for its thread (call before the window closes)."""
+        """Cancel any scan and wait for its job (call before the window closes)."""
         self._stop_job()
         deadline = time.monotonic() + timeout_s
         for job in self._jobs:
-            job.thread.join(max(0.0, deadline - time.monotonic()))
-        self._jobs[:] = [job for job in self._jobs if job.thread.is_alive()]
+            job.task.wait(max(0.0, deadline - time.monotonic()))
+        self._jobs[:] = [job for job in self._jobs if not job.task.done()]
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
@@ -317,7 +325,7 @@ class WorkspacePanel(QWidget):
         if self._job is not None:
             self._job.cancel.set()
         self._job = None
-        self._jobs[:] = [job for job in self._jobs if job.thread.is_alive()]
+        self._jobs[:] = [job for job in self._jobs if not job.task.done()]
 
     def _drain(self, until_empty: bool = False) -> None:
         """Move found entries into the models for a few milliseconds, then give the GUI back."""
