@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from app.core.llm.engine import LoadOptions, ReplyStats
 from app.core.thinking.parser import ThinkingFormat
+from app.core.thinking.policy import ThinkingPolicy
 from app.ui.thinking_meter import ThinkingMeter
 from tests.ui_support import (
     LOAD_TIMEOUT_MS,
@@ -69,32 +70,39 @@ def test_stop_thinking_closes_thinking_and_the_answer_follows(
     assert live.thinking_section.toggle.text().startswith("Thought for ")
 
 
-def test_budget_meter_warns_and_the_policy_is_stored(
+def test_budget_meter_fills_red_at_the_budget_and_the_policy_is_stored(
     qtbot: QtBot, make_window: WindowFactory, starter_path: Path
 ) -> None:
     window = make_window(load=False)
     window.policy_picker.setCurrentText("Aggressive")
     load_thinking_starter(qtbot, window, starter_path)
-    budget = window.policy.budget
-    assert budget == 768
-    assert f"Aggressive, budget {budget:,}" in window.thinking_meter.label.text()
-    assert window.settings.policy == "Aggressive"
+    assert window.thinking_meter.label.text() == "Thinking: Aggressive, budget 768"
+    # A Custom 40-token budget, and greedy sampling so the reply is the same on every run: the
+    # starter would think on past 40 tokens here, so the budget closes its thinking (measured:
+    # 40 thinking tokens, a word boundary at the budget, then 27 forced closing tokens).
+    window.settings.temperature = 0.0
+    window.settings.custom_policy = ThinkingPolicy(budget=40).to_dict()
+    window.policy_picker.setCurrentText("Custom")
+    assert window.thinking_meter.label.text() == "Thinking: Custom, budget 40"
+    assert window.settings.policy == "Custom"
 
     type_and_send(qtbot, window, "Is 17 a prime number?")
     wait_reply_done(qtbot, window)
     reply = stored(window)[-1]
-    assert reply.meta["policy"]["name"] == "Aggressive"
-    assert reply.meta["policy"]["budget"] == 768
-    assert reply.stats["policy"] == "Aggressive"
+    assert reply.meta["policy"]["name"] == "Custom"
+    assert reply.meta["policy"]["budget"] == 40
+    assert reply.stats["policy"] == "Custom"
+    assert (reply.stats["budget_hits"], reply.stats["thinking_block_tokens"]) == (1, 40)
+    meter = window.thinking_meter
+    assert meter.label.text() == "Thinking 40 / 40 · 27 forced"
+    assert meter.bar.value() == 1000 and meter.level == "full"
+    assert meter.bar.styleSheet() == "QProgressBar::chunk { background: #cf222e; }"  # red
     # The context meter adds up prompt and reply; the memory meter shows the model and KV cache.
-    total = reply.stats["prompt_tokens"] + reply.stats["generated_tokens"]
-    assert window.context_meter.text().startswith(f"Context {total:,} / 1,024")
+    assert (reply.stats["prompt_tokens"], reply.stats["generated_tokens"]) == (20, 100)
+    assert window.context_meter.text() == "Context 120 / 1,024 (12%)"
     assert "thinking:" in window.context_meter.toolTip()
     assert window.memory_meter.text().startswith("model ")
     assert "RSS" in window.memory_meter.text()
-    used = reply.stats["thinking_block_tokens"]
-    assert f"/ {budget:,}" in window.thinking_meter.label.text()
-    assert window.thinking_meter.bar.value() == int(min(1.0, used / budget) * 1000)
 
 
 @pytest.mark.parametrize(
