@@ -234,7 +234,8 @@ class WindowSide:
         def counted(request: int):  # type: ignore[no-untyped-def]
             events = take(request)
             for _key, event in events:
-                live[0] = max(live[0], event.stats.generated_tokens)
+                if event.stats is not None:  # a session's user/prompt events carry none
+                    live[0] = max(live[0], event.stats.generated_tokens)
             return events
 
         window.bridge.take_events = counted  # type: ignore[method-assign]
