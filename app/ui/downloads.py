@@ -46,7 +46,7 @@ def progress_text(done: int, total: int, speed: float, eta: float) -> str:
         amount = f"{done * 100 // total}% · {human_bytes(done)} of {human_bytes(total)}"
     else:
         amount = human_bytes(done)
-    return f"{amount} · {speed / 1024**2:.1f} MB/s · {duration_text(eta)}"
+    return f"{amount} · {human_bytes(int(speed))}/s · {duration_text(eta)}"
 
 
 class DownloadManager(QObject):
