@@ -14,10 +14,10 @@ from app.core.llm.engine import (
     GenerationEvent,
     LoadOptions,
     SamplingParams,
-    _check_memory,
     kv_cache_bytes,
     run_to_completion,
 )
+from app.core.llm.load_checks import check_memory
 from app.core.thinking.parser import Channel, ThinkingFormat
 
 ASK = [{"role": "user", "content": "Write a Python function that returns the square of x."}]
@@ -217,5 +217,5 @@ def test_memory_guard_refuses_what_cannot_fit(starter_path: Path) -> None:
     # SmolLM2-135M: 30 layers x 3 KV heads x (64 + 64) x f16 = 23,040 bytes per token.
     assert kv_cache_bytes(header, 1) == 30 * 3 * 128 * 2
     with pytest.raises(ModelLoadError, match=r"Not enough memory .* context of at most"):
-        _check_memory(header, 50_000_000, on_gpu=False)
-    _check_memory(header, 4096, on_gpu=False)
+        check_memory(header, 50_000_000, on_gpu=False)
+    check_memory(header, 4096, on_gpu=False)
