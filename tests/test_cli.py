@@ -121,9 +121,9 @@ def test_out_of_memory_load_is_a_clear_error(limit_mb: int) -> None:
 
 
 def test_usage_error() -> None:
-    result = run_cli("ask", "hi")
+    result = run_cli("ask", "--ctx", "lots", "hi")
     assert result.returncode == 2
-    assert "--model" in result.stderr
+    assert "--ctx" in result.stderr and "not a whole number" in result.stderr
 
 
 @pytest.mark.model  # --model starter, without the starter_path fixture

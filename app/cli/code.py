@@ -9,10 +9,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from app.cli import options as opt
 from app.cli.prompt_input import add_prompt_arguments, resolve_prompt, stdin_bytes
-from app.cli.threads import add_threads_argument, print_load_notes
 from app.core.errors import LeanCoderError
-from app.core.models.starter import STARTER_KEY
 from app.core.thinking.parser import Channel
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_prompt_arguments(edit, "instruction", "what to change")
     edit.add_argument("--folder", required=True, help="the project folder")
-    edit.add_argument("--model", required=True, help=f"a GGUF file, or '{STARTER_KEY}'")
+    opt.add_model(edit)
     edit.add_argument(
         "--select",
         action="append",
@@ -35,14 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="a file to send in full (repeatable); the rest of the folder goes as a map",
     )
     add_allow_secrets(edit)
-    edit.add_argument("--ctx", type=int, default=4096, help="context size in tokens")
-    add_threads_argument(edit)
-    edit.add_argument("--max-tokens", type=int, default=1024, help="most tokens per reply")
-    edit.add_argument("--temperature", type=float, default=0.2)
-    edit.add_argument("--seed", type=int, default=1234)
+    opt.add_load_options(edit)
+    opt.add_sampling(edit, temperature=0.2, seed=1234, max_tokens=1024)
+    opt.add_template(edit)
+    opt.add_thinking(edit)
     edit.add_argument("--apply", action="store_true", help="write the edits (undoable)")
     edit.add_argument("--yes", action="store_true", help="confirm removing most of a file")
-    edit.add_argument("--json", action="store_true", help="print one JSON report")
+    opt.add_json(edit, "print one JSON report")
     edit.set_defaults(handler=_edit)
 
 
@@ -85,9 +83,9 @@ def report_context(context: WorkspaceContext, err: TextIO) -> None:
 def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.cli.edits import EXIT_OK, EXIT_PARTIAL, write_report
     from app.core.edits import accept_and_apply
-    from app.core.llm.engine import Engine, LoadOptions, SamplingParams
-    from app.core.models.starter import resolve_model
+    from app.core.llm.engine import Engine, SamplingParams
     from app.core.session.chat import ChatSession
+    from app.core.thinking.policy import policy_by_name
 
     instruction = resolve_prompt(
         args.instruction, args.prompt_file, stdin_bytes(), "what to change"
@@ -95,9 +93,12 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     session = ChatSession()
     session.folder = folder_choice(Path(args.folder).expanduser(), args.select, args.allow_secrets)
     session.propose_edits = True
+    session.policy = policy_by_name(args.policy)
+    if args.think_budget is not None:
+        session.policy = session.policy.with_budget(args.think_budget)
+    session.force_thinking = args.force_thinking
     engine = Engine()
-    options = LoadOptions(n_ctx=args.ctx, n_threads=args.threads)
-    print_load_notes(engine.load(resolve_model(args.model), options), err)
+    opt.load_model(engine, args, err, template=args.template)
     sampling = SamplingParams(
         temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
     )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from app.cli import options as opt
 from app.core.errors import LeanCoderError
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     apply.add_argument("--folder", required=True, help="the project folder the edits apply to")
     apply.add_argument("--reply", required=True, help="file holding the model's reply ('-': stdin)")
     apply.add_argument("--dry-run", action="store_true", help="report only; write nothing")
-    apply.add_argument("--json", action="store_true", help="print one JSON report")
+    opt.add_json(apply, "print one JSON report")
     apply.add_argument(
         "--yes", action="store_true", help="confirm changes that remove more than half of a file"
     )
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     apply.set_defaults(handler=_apply)
     undo = sub.add_parser("undo", help="undo the last edit applied to a folder, byte for byte")
     undo.add_argument("--folder", required=True, help="the project folder")
-    undo.add_argument("--json", action="store_true", help="print one JSON report")
+    opt.add_json(undo, "print one JSON report")
     undo.set_defaults(handler=_undo)
 
 

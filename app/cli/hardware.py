@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 from typing import TextIO
 
+from app.cli import options as opt
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "hardware", help="show RAM, CPU, GPUs (as llama.cpp sees them) and free disk"
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    opt.add_json(p)
     p.add_argument(
         "--bandwidth", action="store_true", help="also estimate memory bandwidth (about 0.5 s)"
     )

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.cli import options as opt
 from app.core.units import human_bytes
 
 EXIT_OK = 0
@@ -23,11 +24,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     download = sub.add_parser(
         "download", help="download a GGUF model (catalog entry or OWNER/REPO/FILE.gguf)"
     )
-    download.add_argument("spec", metavar="ENTRY|OWNER/REPO/FILE.gguf")
+    download.add_argument(
+        "spec",
+        metavar="ENTRY|OWNER/REPO/FILE.gguf",
+        help="a catalog entry (see `leancoder recommend`) or a file on the hub",
+    )
     download.add_argument("--dest", help="folder to put it in (default: the Hugging Face cache)")
     download.add_argument("--endpoint", help="hub mirror URL for this download only")
     download.add_argument("--offline", action="store_true", help="no network: use a copy on disk")
-    download.add_argument("--json", action="store_true", help="print the result as JSON")
+    opt.add_json(download, "print the result as JSON")
     download.set_defaults(handler=_download)
 
     imp = sub.add_parser("import", help="check a local GGUF file and add it to your models")
@@ -38,11 +43,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="copy",
         help="copy into the models folder (default), hard-link it there, or use it in place",
     )
-    imp.add_argument("--json", action="store_true")
+    opt.add_json(imp, "print the imported model as JSON")
     imp.set_defaults(handler=_import)
 
     models = sub.add_parser("models", help="list GGUF models already on this machine")
-    models.add_argument("--json", action="store_true")
+    opt.add_json(models, "print the list as JSON")
     models.set_defaults(handler=_models)
 
     net = sub.add_parser("network", help="show or change hub mirror, proxy, CA, token, offline")
@@ -55,7 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     net.add_argument("--token", help="access token for gated repositories ('' to clear)")
     net.add_argument("--offline", choices=("on", "off"), help="offline mode: no network at all")
     net.add_argument("--show", action="store_true", help="print the settings (the default)")
-    net.add_argument("--json", action="store_true")
+    opt.add_json(net, "print the settings as JSON")
     net.set_defaults(handler=_network)
 
 

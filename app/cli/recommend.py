@@ -8,6 +8,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from app.cli import options as opt
+from app.core.storage.settings import DEFAULT_CONTEXT
+
 if TYPE_CHECKING:
     from app.core.fit.estimate import MachineBudget
 
@@ -16,8 +19,8 @@ BADGES = {"great": "runs great", "good": "runs well", "slow": "slow", "no": "doe
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rec = sub.add_parser("recommend", help="rank the catalog's models for this machine")
-    rec.add_argument("--ctx", type=int, default=None, help="wanted context (default: 16,384)")
-    rec.add_argument("--json", action="store_true", help="print a JSON list")
+    add_wanted_context(rec)
+    opt.add_json(rec, "print a JSON list")
     rec.add_argument(
         "--no-bandwidth",
         action="store_true",
@@ -27,9 +30,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     fit = sub.add_parser("fit", help="memory and placement plan for a GGUF file or catalog entry")
     fit.add_argument("model", help="a GGUF file, or a catalog key such as qwen3-30b-a3b:q8_0")
-    fit.add_argument("--ctx", type=int, default=None, help="wanted context (default: 16,384)")
-    fit.add_argument("--json", action="store_true", help="print one JSON object")
+    add_wanted_context(fit)
+    opt.add_json(fit)
     fit.set_defaults(handler=_fit)
+
+
+def add_wanted_context(parser: argparse.ArgumentParser) -> None:
+    # The same wish a load makes (app.core.session.load_plan.app_context), so the figures shown
+    # here are the ones the window and `ask` get.
+    parser.add_argument(
+        "--ctx",
+        type=opt.positive_int,
+        default=None,
+        help=f"wanted context in tokens (default: the app's, {DEFAULT_CONTEXT:,})",
+    )
+
+
+def _wanted_context(args: argparse.Namespace) -> int | None:
+    from app.core.session.load_plan import app_context
+
+    return app_context() if args.ctx is None else int(args.ctx)
 
 
 def _machine(measure: bool) -> MachineBudget:
@@ -44,7 +64,7 @@ def _recommend(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.fit.recommend import recommend
 
     machine = _machine(not args.no_bandwidth)
-    ranked = recommend(machine, n_ctx=args.ctx)
+    ranked = recommend(machine, n_ctx=_wanted_context(args))
     if args.json:
         out.write(json.dumps([r.to_dict() for r in ranked], indent=2) + "\n")
         return 0
@@ -81,7 +101,7 @@ def _fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         fp = footprint_from_header(read_header(path))
     else:
         fp = footprint_from_catalog(find_entry(args.model))
-    plan = plan_fit(fp, _machine(False), n_ctx=args.ctx)
+    plan = plan_fit(fp, _machine(False), n_ctx=_wanted_context(args))
     m = plan.memory
     data = {
         "model": fp.name,

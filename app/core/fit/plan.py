@@ -19,8 +19,9 @@ from app.core.fit.estimate import (
     compute_bytes,
     estimate_memory,
 )
+from app.core.storage.settings import DEFAULT_CONTEXT
 
-DEFAULT_TARGET_CONTEXT = 16384  # room for a few files of code plus the conversation
+DEFAULT_TARGET_CONTEXT = DEFAULT_CONTEXT  # the window's default too: one figure everywhere
 MIN_CONTEXT = 2048
 
 

@@ -12,13 +12,16 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 MAX_RECENT = 8
+# The context the window asks for, and what `recommend`, `fit` and the CLI assume: room for a
+# few files of code plus the conversation (the fit plan halves it where memory is short).
+DEFAULT_CONTEXT = 16384
 
 
 @dataclass(slots=True)
 class Settings:
     last_model: str | None = None  # a path, or "starter"
     recent_models: list[str] = field(default_factory=list)
-    n_ctx: int = 4096
+    n_ctx: int = DEFAULT_CONTEXT
     n_gpu_layers: int = 0
     temperature: float = 0.7
     policy: str = "Balanced"  # a thinking-policy preset name, or "Custom"
