@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 # Before anything imports Qt: no display is needed, and none is used.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Chats, settings and logs of a test run never land in the user's own folders, even for tests
+# that start the CLI without the `data_dir` fixture.
+os.environ.setdefault("LEANCODER_DATA_DIR", tempfile.mkdtemp(prefix="leancoder-tests-"))
 
 import pytest
 
