@@ -36,10 +36,12 @@ def _open_and_wait(qtbot: QtBot, panel: WorkspacePanel, folder: Path) -> tuple[i
     return int(files), int(skipped)
 
 
-def _running_scan(panel: WorkspacePanel) -> Task[None]:
+def _running_scan(qtbot: QtBot, panel: WorkspacePanel) -> Task[None]:
     """The panel's scan job, running on a pool thread (not the GUI thread) under its own name."""
     task = panel.scan_task()
     assert task is not None and task.name == SCAN_TASK and not task.done()
+    # Started by now, or soon: the pool may still be finishing an earlier test's short job.
+    qtbot.waitUntil(lambda: task.thread_name is not None, timeout=SCAN_TIMEOUT_MS)
     assert task.thread_name is not None and task.thread_name.startswith(THREAD_PREFIX)
     assert task.thread_name != threading.current_thread().name
     return task
@@ -164,7 +166,7 @@ def test_opening_a_second_folder_mid_scan_cancels_the_first(qtbot: QtBot, tmp_pa
     panel.scanFinished.connect(lambda f, s: finished.append((f, s)))
     assert panel.open_folder(big)
     qtbot.waitUntil(lambda: len(panel.files()) > 0, timeout=SCAN_TIMEOUT_MS)
-    first = _running_scan(panel)
+    first = _running_scan(qtbot, panel)
     assert panel.is_scanning() and len(panel.files()) < 6000  # caught mid-scan
     _open_and_wait(qtbot, panel, small)
     assert first.wait(5) and first.cancelled
@@ -178,7 +180,7 @@ def test_stop_keeps_what_was_found(qtbot: QtBot, tmp_path: Path) -> None:
     panel = _panel(qtbot)
     assert panel.open_folder(big)
     qtbot.waitUntil(lambda: len(panel.files()) > 0, timeout=SCAN_TIMEOUT_MS)
-    task = _running_scan(panel)
+    task = _running_scan(qtbot, panel)
     panel.stop_button.click()
     assert not panel.is_scanning()
     assert panel.status_label.text().startswith("Stopped: ")
@@ -198,7 +200,7 @@ def test_destroying_the_panel_mid_scan_stops_its_thread(qtbot: QtBot, tmp_path: 
     big = _many_files(tmp_path / "big", 60, 100)
     panel = WorkspacePanel()
     assert panel.open_folder(big)
-    task = _running_scan(panel)
+    task = _running_scan(qtbot, panel)
     panel.deleteLater()  # destroyed without close(): the destroyed signal cancels the scan
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not shiboken6.isValid(panel)
