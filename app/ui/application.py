@@ -1,8 +1,11 @@
-"""Start the Qt application with its event loop running through qasync."""
+"""Start the Qt application and its event loop.
+
+No coroutine runs in the window today, so the loop is Qt's own; qasync (a dependency) is how a
+coroutine front end, such as the local API server planned next, will share this loop.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -10,7 +13,6 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import (
     QCoreApplication,
     QEvent,
@@ -117,10 +119,6 @@ def run_gui(model: str | None = None) -> int:
     # An exception nobody caught (in a slot, a paint event, a thread) is logged and shown in a
     # dialog; the event loop goes on, so the user loses nothing.
     restore_hooks = logs.install_exception_hooks(app_error_reporter().report)
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
-    closed = asyncio.Event()
-    app.aboutToQuit.connect(closed.set)
     window = create_main_window(model)
     _recover_interrupted_edits(window)
     # last_model is written only once a load completes, so it is still unset on a first run here.
@@ -128,8 +126,7 @@ def run_gui(model: str | None = None) -> int:
     window.show()
     if first_run:  # the starter loads meanwhile, so the app is usable even if this is closed
         window.model_menu.open_wizard()
-    with loop:
-        loop.run_until_complete(closed.wait())
+    app.exec()
     # Background jobs (a download, a folder scan) are cancelled and get a moment to stop; the
     # model worker was stopped by the window's close.
     jobs_ended = shutdown_app_task_pool()
