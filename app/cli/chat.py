@@ -198,7 +198,7 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from app.core.evals.compare import run_comparison
     from app.core.llm.engine import Engine, SamplingParams
-    from app.core.storage.settings import atomic_write_text
+    from app.core.storage.json_file import atomic_write_text
     from app.core.thinking.policy import policy_by_name
 
     engine = Engine()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from app.core.storage.json_file import read_json_object, typed_values, write_json
 
 log = logging.getLogger(__name__)
 MAX_RECENT = 8
@@ -41,22 +40,10 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path) -> Settings:
-        try:
-            raw: Any = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls()
-        except (OSError, ValueError) as exc:
-            log.warning("settings at %s unreadable (%s); using defaults", path, exc)
-            return cls()
-        settings = cls()
-        if isinstance(raw, dict):
-            for key, value in raw.items():
-                if key in _EXPECTED and isinstance(value, _EXPECTED[key]):
-                    setattr(settings, key, value)
-        return settings
+        return cls(**typed_values(read_json_object(path, "settings"), _EXPECTED))
 
     def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(asdict(self), indent=2))
+        write_json(path, asdict(self))
 
 
 # A hand-edited or older file may hold anything; only values of the right type are taken.
@@ -72,17 +59,3 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "kv_fast_mode": bool,
     "log_content": bool,
 }
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
