@@ -32,7 +32,7 @@ from app.core.evals.compare import run_comparison
 from app.core.llm.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.llm.worker import SerialWorker
 from app.core.session.chat import ChatSession, SessionEvent
-from app.core.session.load_plan import planned_options
+from app.core.session.load_plan import load_planned
 from app.core.thinking.policy import ThinkingPolicy
 
 log = logging.getLogger(__name__)
@@ -168,13 +168,11 @@ class EngineBridge(QObject):
         self, path: Path, options: LoadOptions, plan: bool, cancel: threading.Event
     ) -> None:
         try:
-            reason = None
-            if plan:
-                options, fit = planned_options(path, options)
-                reason = fit.reason
-            info = self._engine.load(path, options, progress=self.loadProgress.emit, cancel=cancel)
-            if reason:
-                info.notes.append(reason)
+            progress = self.loadProgress.emit
+            if plan:  # the same plan, and the same notes, as every `leancoder` command
+                info = load_planned(self._engine, path, options, progress=progress, cancel=cancel)
+            else:
+                info = self._engine.load(path, options, progress=progress, cancel=cancel)
         except LeanCoderError as exc:
             # A file rejected before loading leaves the previous model in place and usable.
             self.model_info = self._engine.info
