@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Callable
 from importlib import resources
-from pathlib import Path
 
 from PySide6.QtCore import (
     QCoreApplication,
@@ -24,6 +23,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app.core.models.starter import STARTER_KEY
+from app.core.session.load_plan import usable_last_model
 from app.core.storage import logs, paths
 from app.core.storage.chat_store import ChatStore
 from app.core.storage.settings import Settings
@@ -62,12 +62,10 @@ def create_main_window(model: str | None = None, autoload: bool = True) -> MainW
 
 def default_model_spec(settings: Settings) -> str | None:
     """The model to load at start: the last one used if it still exists, else the starter."""
-    last = settings.last_model
-    if last and (last == STARTER_KEY or Path(last).exists()):
-        return last
     from app.core.models.starter import starter_model_path
 
-    return STARTER_KEY if starter_model_path() is not None else None
+    last = usable_last_model(settings)
+    return last or (STARTER_KEY if starter_model_path() is not None else None)
 
 
 def install_qt_message_handler() -> Callable[[], None]:

@@ -121,16 +121,27 @@ def app_context() -> int:
     return n_ctx if n_ctx > 0 else DEFAULT_CONTEXT
 
 
+def usable_last_model(settings: Settings) -> str | None:
+    """The model last used in the app ("starter" or a path), while it still exists."""
+    last = settings.last_model
+    if last and (last == STARTER_KEY or Path(last).expanduser().is_file()):
+        return last
+    return None
+
+
 def resolve_cli_model(spec: str | None) -> tuple[Path, str | None]:
     """`--model` as given; without one, the model last used in the app while it still exists,
     else the starter. The second value says which was taken, for a `note:` line."""
     if spec is not None:
         return resolve_model(spec), None
-    last = _settings().last_model
+    settings = _settings()
+    last = usable_last_model(settings)
     if last and last != STARTER_KEY:
         path = Path(last).expanduser()
-        if path.is_file():
-            return path, f"no --model: using the model last used in the app, {path.name}"
-        starter = resolve_model(STARTER_KEY)
-        return starter, f"no --model: the app's last model {last} is gone; using the starter"
-    return resolve_model(STARTER_KEY), "no --model: using the starter model"
+        return path, f"no --model: using the model last used in the app, {path.name}"
+    starter = resolve_model(STARTER_KEY)
+    if settings.last_model and settings.last_model != STARTER_KEY:
+        return starter, (
+            f"no --model: the app's last model {settings.last_model} is gone; using the starter"
+        )
+    return starter, "no --model: using the starter model"
