@@ -48,32 +48,32 @@ def _status(db: Path, message_id: int) -> str:
 
 def test_a_second_process_leaves_a_live_reply_streaming(tmp_path: Path) -> None:
     db = tmp_path / "chats.db"
-    writer = _writer(db)
-    try:
-        assert writer.stdout is not None and writer.stdin is not None
-        reply = int(writer.stdout.readline())
-        assert _status(db, reply) == chat_store.STREAMING  # opened by this second process
-        writer.stdin.write("more\n")
-        writer.stdin.flush()
-        assert writer.stdout.readline().strip() == "ok"  # the first process streams on
-        assert _status(db, reply) == chat_store.STREAMING
-        writer.stdin.write("stop\n")
-        writer.stdin.flush()
-        assert writer.stdout.readline().strip() == "done"
-        assert writer.wait(30) == 0
-    finally:
-        if writer.poll() is None:
-            writer.kill()
+    with _writer(db) as writer:  # closes its pipes when done
+        try:
+            assert writer.stdout is not None and writer.stdin is not None
+            reply = int(writer.stdout.readline())
+            assert _status(db, reply) == chat_store.STREAMING  # opened by this second process
+            writer.stdin.write("more\n")
+            writer.stdin.flush()
+            assert writer.stdout.readline().strip() == "ok"  # the first process streams on
+            assert _status(db, reply) == chat_store.STREAMING
+            writer.stdin.write("stop\n")
+            writer.stdin.flush()
+            assert writer.stdout.readline().strip() == "done"
+            assert writer.wait(30) == 0
+        finally:
+            if writer.poll() is None:
+                writer.kill()
     assert _status(db, reply) == chat_store.COMPLETE
 
 
 def test_the_reply_of_a_killed_process_is_marked_interrupted(tmp_path: Path) -> None:
     db = tmp_path / "chats.db"
-    writer = _writer(db)
-    assert writer.stdout is not None
-    reply = int(writer.stdout.readline())
-    writer.kill()  # kill -9: no chance to finish the reply
-    writer.wait(30)
+    with _writer(db) as writer:
+        assert writer.stdout is not None
+        reply = int(writer.stdout.readline())
+        writer.kill()  # kill -9: no chance to finish the reply
+        writer.wait(30)
     deadline = time.monotonic() + 10
     while _status(db, reply) == chat_store.STREAMING and time.monotonic() < deadline:
         time.sleep(0.1)  # the pid may linger a moment as a zombie on some systems
