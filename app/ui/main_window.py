@@ -32,13 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.errors import LeanCoderError
-from app.core.llm.engine import LoadOptions, ModelInfo
-from app.core.models.starter import resolve_model
+from app.core.llm.engine import ModelInfo
 from app.core.session.chat import ChatSession
 from app.core.storage.chat_store import ChatStore
 from app.core.storage.settings import Settings
-from app.core.thinking.parser import ThinkingFormat
 from app.core.thinking.policy import ThinkingPolicy
 from app.ui.chat_view import ChatView, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
@@ -47,6 +44,7 @@ from app.ui.error_dialog import app_error_reporter
 from app.ui.gguf_files import dropped_gguf
 from app.ui.help_menu import HelpMenu
 from app.ui.live_reply import LiveReply
+from app.ui.model_loading import ModelLoading
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.policy_picker import PolicyPicker, fast_kv_action
@@ -78,11 +76,10 @@ class MainWindow(QMainWindow):
         self.model_info: ModelInfo | None = None
         self.session = ChatSession(store)  # the conversation shown; the model thread saves it
         self.error_box: QMessageBox | None = None
-        self._loading_spec: str | None = None
-        self._model_spec: str | None = None  # what is loaded now ("starter" or a path)
         self.live = LiveReply(self)  # the chat request on screen
         # For observers (tests, benches): a reply ended or failed, after the window showed it.
         self.replyFinished, self.replyFailed = self.live.replyFinished, self.live.replyFailed
+        self.models = ModelLoading(self)  # loading a model, its label and notes
         self._build()
         self._connect()
         self.refresh_chat_list()
@@ -189,9 +186,6 @@ class MainWindow(QMainWindow):
         self.edit_policy_action.triggered.connect(lambda: self.policy_picker.edit(self.bridge))
         self.fast_kv_action.toggled.connect(self._on_fast_kv_toggled)  # saved with the settings
         self.chat_list.itemClicked.connect(self._on_chat_clicked)
-        self.bridge.loadProgress.connect(self._on_load_progress)
-        self.bridge.modelLoaded.connect(self._on_model_loaded)
-        self.bridge.loadFailed.connect(self._on_load_failed)
         self.bridge.jobFailed.connect(self.errors.report)
 
     # -- state ---------------------------------------------------------------------------------
@@ -201,7 +195,7 @@ class MainWindow(QMainWindow):
         return self.live.request is not None
 
     def update_controls(self) -> None:
-        busy = self.generating or self._loading_spec is not None
+        busy = self.generating or self.models.loading
         self.send_button.setEnabled(self.model_info is not None and not busy)
         self.stop_button.setEnabled(self.generating)
         self.stop_thinking_button.setEnabled(self.generating and self.live.thinking)
@@ -223,52 +217,7 @@ class MainWindow(QMainWindow):
     # -- models --------------------------------------------------------------------------------
 
     def load_model(self, spec: str) -> None:
-        try:
-            path = resolve_model(spec)
-        except LeanCoderError as exc:
-            self.show_error("Cannot load the model", str(exc))
-            return
-        self._loading_spec = spec
-        self.model_label.setText(f"Loading {path.name}…")
-        self.load_progress.setValue(0)
-        self.load_progress.show()
-        self.update_controls()
-        options = LoadOptions(
-            n_ctx=self.settings.n_ctx,
-            n_gpu_layers=self.settings.n_gpu_layers,
-            n_threads=self.settings.n_threads or None,  # clamped by the engine, with a note
-            front_end="window",
-            cache_mode="fast" if self.settings.kv_fast_mode else "exact",
-        )
-        self.bridge.load(path, options, plan=True)
-
-    def _on_load_progress(self, fraction: float) -> None:
-        self.load_progress.setValue(int(fraction * 100))
-
-    def _on_model_loaded(self, info: ModelInfo) -> None:
-        spec = self._loading_spec or str(info.path)
-        self._loading_spec = None
-        self.model_info = info
-        self._model_spec = spec
-        self.load_progress.hide()
-        self._show_model_label()
-        for note in info.notes:
-            self.statusBar().showMessage(note, 8000)
-        self.settings.remember_model(spec)
-        self._save_settings()
-        self.model_picker.set_recent(self.settings.recent_models, spec)
-        self.update_controls()
-
-    def _on_load_failed(self, message: str) -> None:
-        self._loading_spec = None
-        self.model_info = self.bridge.model_info  # a rejected file leaves the old model loaded
-        if self.model_info is None:
-            self._model_spec = None
-        self.load_progress.hide()
-        self._show_model_label()
-        self.model_picker.set_current(self._model_spec)
-        self.update_controls()
-        self.show_error("Cannot load the model", message)
+        self.models.load(spec)
 
     @property
     def policy(self) -> ThinkingPolicy:
@@ -276,31 +225,17 @@ class MainWindow(QMainWindow):
 
     def _on_policy_changed(self, policy: ThinkingPolicy) -> None:
         self.settings.policy = self.policy_picker.currentText()
-        self._save_settings()
+        self.save_settings()
         self.thinking_meter.set_idle(
             self.model_info.thinking_format if self.model_info else None, self.policy
         )
 
-    def _show_model_label(self) -> None:
-        info = self.model_info
-        self.thinking_meter.set_idle(info.thinking_format if info else None, self.policy)
-        self.memory_meter.set_model(info)
-        if info is None:
-            self.model_label.setText("No model loaded")
-            return
-        thinking = (
-            "no thinking format"
-            if info.thinking_format is ThinkingFormat.NONE
-            else f"thinking: {info.thinking_format.value}"
-        )
-        self.model_label.setText(f"{info.name} · context {info.n_ctx:,} · {thinking}")
-
     def _on_fast_kv_toggled(self, on: bool) -> None:
         self.settings.kv_fast_mode = on
-        self._save_settings()
+        self.save_settings()
         self.statusBar().showMessage("Takes effect when a model is next loaded.", 5000)
 
-    def _save_settings(self) -> None:
+    def save_settings(self) -> None:
         try:
             self.settings.save(self.settings_path)
         except OSError as exc:
