@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core.errors import GenerationError, ModelLoadError
+from app.core.errors import GenerationError
 from app.core.gguf.header import read_header
 from app.core.llm import backend as llama_backend
 from app.core.llm.backend import LlamaBackend
@@ -36,12 +36,11 @@ from app.core.llm.engine_types import (
 from app.core.llm.kv_shift import CacheMode, CacheOutcome, shift_out_span
 from app.core.llm.load_checks import (
     check_memory,
-    expert_layers_on_cpu,
-    expert_overrides,
     kv_cache_bytes,
+    model_template,
+    open_backend,
 )
-from app.core.llm.template_limits import RenderLimits, TemplateCancelled
-from app.core.llm.threads import choose_threads, detect_cores
+from app.core.llm.template_limits import TemplateCancelled
 from app.core.thinking.control import ThinkingController
 from app.core.thinking.early_exit import early_exit_for
 from app.core.thinking.filler_words import FillerMatch, normalise_words, scan_vocabulary
@@ -131,62 +130,11 @@ class Engine:
                 progress(min(0.95, fraction * 0.95))
             return not (cancel and cancel.is_set())
 
-        experts_on_cpu = expert_layers_on_cpu(header, options.expert_layers_on_cpu)
-        overrides = expert_overrides(experts_on_cpu)
-        if overrides:
-            n_layer = int(header.arch_value("block_count", 0) or 0)
-            notes.append(
-                f"Experts of {experts_on_cpu} of {n_layer} layers kept in host memory "
-                "(hybrid plan)."
-            )
-        threads = choose_threads(detect_cores(), options.n_threads, options.front_end)
-        if threads.note:
-            notes.append(threads.note)
-        llama_backend.clear_log()
-        try:
-            backend = LlamaBackend.load(
-                str(path),
-                n_ctx=n_ctx,
-                n_gpu_layers=options.n_gpu_layers,
-                n_threads=threads.decode,
-                n_threads_batch=threads.batch,
-                n_batch=options.n_batch,
-                progress=on_progress,
-                buffer_overrides=overrides,
-            )
-        except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-            if cancel and cancel.is_set():
-                raise ModelLoadError("Loading was cancelled.") from exc
-            if isinstance(exc, MemoryError):
-                detail = f"out of memory ({exc})"
-            else:
-                detail = llama_backend.last_error_line() or str(exc)
-            raise ModelLoadError(
-                f"llama.cpp could not load {path.name}: {detail}. If memory is short, try a "
-                "smaller context or model; if the architecture is new, update LeanCoder."
-            ) from exc
+        backend = open_backend(path, header, options, n_ctx, notes, on_progress, cancel)
         self._backend = backend
         self.cache_mode = options.cache_mode
-        bos_id, eos_id = backend.token_bos(), backend.token_eos()
-        bos = backend.token_text(bos_id) if bos_id >= 0 else ""
-        eos = backend.token_text(eos_id) if eos_id >= 0 else ""
         try:
-            template_source = header.chat_template if options.template == "model" else None
-            if options.template_override is not None:
-                template_source = options.template_override
-            elif template_source is None and options.template == "model":
-                notes.append("The model has no chat template; using the generic ChatML format.")
-            name = "custom" if options.template_override is not None else ""
-            self._template = ChatTemplate(
-                template_source,
-                bos_token=bos,
-                eos_token=eos,
-                name=name,
-                label=f"{name or 'model'} chat template of {path.name}"
-                if template_source is not None
-                else "",
-                limits=RenderLimits.for_context(backend.n_ctx()),
-            )
+            self._template = model_template(path, header, options, backend, notes)
         except Exception:
             self.unload()
             raise
