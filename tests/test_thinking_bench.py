@@ -98,7 +98,8 @@ def test_run_summarize_and_csv(engine: Engine, tmp_path: Path) -> None:
     ] == [("Unpruned", 2, 0.0, 41.0, 41.0, 0), ("Capped", 2, 0.5, 34.0, 34.0, 0)]
     assert summaries[1].seconds == pytest.approx(results[2].seconds + results[3].seconds)
     write_csv(tmp_path / "r.csv", results)
-    rows = list(csv.reader((tmp_path / "r.csv").open(newline="", encoding="utf-8")))
+    with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
     assert rows[0] == ["policy", "task", "correct", "thinking_tokens", "answer_tokens",
                        "seconds", "loops_broken", "budget_hits", "answer"]  # fmt: skip
     assert [row[:5] + row[6:] for row in rows[1:]] == [
@@ -123,7 +124,8 @@ def test_cli_bench_thinking_writes_csv_and_png(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["policy", "accuracy"]
     assert lines[1].startswith("Unpruned") and lines[2].startswith("Aggressive")
-    assert len(list(csv.DictReader((out / "results.csv").open()))) == 4
+    with (out / "results.csv").open(encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) == 4
     assert (out / "tokens_vs_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
