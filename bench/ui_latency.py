@@ -165,7 +165,8 @@ class TokenCounter:
         def counted(request: int) -> list[tuple[str, GenerationEvent]]:
             events = take(request)
             for _key, event in events:
-                self.live = max(self.live, event.stats.generated_tokens)
+                if event.stats is not None:  # a session's user/prompt events carry none
+                    self.live = max(self.live, event.stats.generated_tokens)
             if self.live and self.first_token_sample is None:
                 self.first_token_sample = len(probe.samples)
             return events

@@ -32,12 +32,14 @@ _SYS_CPU = Path("/sys/devices/system/cpu")
 
 FrontEnd = Literal["headless", "window"]
 
-# The window's rule, by measurement (bench/RESULTS.md, "Threads"): the window decodes on as many
-# threads as the headless front ends. On a quiet 2-core machine both cores decode ~1.5x faster
-# than one (issue #19); on the same machine saturated by other work, two threads collapse for the
-# window and headless alike (llama.cpp's threads wait for each other at every step), so that is
-# the machine's load, not the window's rendering, and no window-only rule would fix it.
-# `front_end` stays an input so a rule measured on a quiet machine can differ per front end.
+# The window's rule, by measurement on a quiet 2-core machine (bench/RESULTS.md, "Threads"): the
+# window decodes as fast on one thread as on two (53.2 against 54.6 tok/s; headless, two threads
+# give ~98 against 63), because its GUI thread renders while llama.cpp's threads wait for each
+# other at every step, and two threads double the GUI's p99 lateness (2.6 against 4.7 ms). So the
+# window leaves one physical core to the GUI on machines with at most WINDOW_SPARE_UP_TO physical
+# cores; above that one core more for decoding is worth more than the GUI's share of one. Only
+# the 2-core figure is measured here; the bound is a guess to re-measure on a bigger machine.
+WINDOW_SPARE_UP_TO = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ def choose_threads(
     decode = physical
     if cores.performance is not None and 0 < cores.performance < physical:
         decode = cores.performance
+    if front_end == "window" and 1 < decode <= WINDOW_SPARE_UP_TO:
+        decode -= 1  # a core for the GUI thread (see WINDOW_SPARE_UP_TO)
     return ThreadChoice(decode, logical)
 
 
