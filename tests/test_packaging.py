@@ -167,6 +167,17 @@ def test_install_run_offline_and_remove_cleanly(installed: Path, tmp_path: Path)
 
     assert "on Qt platform offscreen" in result.stdout
 
+    # Secrets are redacted by the installed app too (detect-secrets finds its plugins at run
+    # time: a bundle without them sent every key unchecked).
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "settings.py").write_text('DEBUG = True\nAWS_KEY = "AKIAIOSFODNN7EXAMPLE"\n')
+    context = _run("leancoder", "context", "--folder", str(project), "--select", "settings.py",
+                   env=env, cwd=tmp_path)  # fmt: skip
+    assert context.returncode == 0, context.stdout + context.stderr
+    assert "DEBUG = True" in context.stdout and "AKIAIOSFODNN7EXAMPLE" not in context.stdout
+    assert "holds a secret (AWS Access Key)" in context.stdout
+
     # On an X server (Xvfb) the window goes through Qt's xcb plugin: the bundled X libraries plus
     # the system ones the package depends on.
     if shutil.which("xvfb-run"):

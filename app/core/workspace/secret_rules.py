@@ -19,8 +19,11 @@ from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
 from detect_secrets.plugins.keyword import DENYLIST, KeywordDetector
 from detect_secrets.util.code_snippet import get_code_snippet
 
+from app.core.workspace.scan import WorkspaceError
 from app.core.workspace.secrets import LEFT_OUT_PLUGINS, SecretFinding
 
+# detect-secrets 1.5 ships 28 plugins (3 left out here); far fewer means its package was cut down.
+MIN_PLUGINS = 15
 # Every pattern of the keyword plugin contains one of its keywords: a cheap first look.
 _KEYWORDS = re.compile("|".join(DENYLIST), re.IGNORECASE)
 
@@ -30,7 +33,15 @@ def _plugins() -> tuple[BasePlugin, ...]:
     classes: list[type[BasePlugin]] = list(get_mapping_from_secret_type_to_class().values())
     # The keyword rule last: a line it shares with a specific rule is named by that one.
     ordered = sorted(classes, key=lambda cls: cls is KeywordDetector)
-    return tuple(cls() for cls in ordered if cls.__name__ not in LEFT_OUT_PLUGINS)
+    plugins = tuple(cls() for cls in ordered if cls.__name__ not in LEFT_OUT_PLUGINS)
+    if len(plugins) < MIN_PLUGINS:
+        # detect-secrets finds its plugins by listing its package at run time; an installer that
+        # left them out would otherwise send every secret unchecked. Fail closed, loudly.
+        raise WorkspaceError(
+            f"Only {len(plugins)} of detect-secrets' rules could be loaded, so files cannot be "
+            "checked for secrets; nothing was sent. Reinstall LeanCoder."
+        )
+    return plugins
 
 
 @lru_cache(maxsize=256)
