@@ -76,6 +76,11 @@ class ReplyStats:
     early_exits: int = 0  # thinking blocks closed because a trial answer was confident
     early_exit_probe_tokens: int = 0  # tokens the trials evaluated (their cost, not in the reply)
     early_exit_probe_seconds: float = 0.0
+    drafted_tokens: int = 0  # prompt-lookup draft tokens verified in a batch (speculative decoding)
+    accepted_tokens: int = 0  # drafted tokens the sampler confirmed (each saved one decode step)
+    thinking_held_tokens: int = 0  # thinking tokens still held in the KV cache after compaction
+    thinking_evicted_tokens: int = 0  # thinking tokens evicted from the KV cache mid-reply
+    kv_compactions: int = 0  # times the thinking span was compacted in this reply
 
     @property
     def generated_tokens(self) -> int:
