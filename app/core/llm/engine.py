@@ -13,7 +13,7 @@ import codecs
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -211,12 +211,17 @@ class Engine:
         policy: ThinkingPolicy | None = None,
         stop_thinking: CancelToken | None = None,
         force_thinking: bool = False,
+        *,
+        prompt: str | None = None,
+        template_vars: Mapping[str, Any] | None = None,
     ) -> Iterator[GenerationEvent]:
         """Stream a reply to `messages`. Stops within one token of `cancel` being set.
 
         `policy` prunes the thinking (see thinking_control); `stop_thinking` closes the thinking
         at the next token; `force_thinking` opens a thinking span for models whose template does
         not (using `<think>` tags when the model has no thinking format of its own).
+        `template_vars` go to the chat template (the API's `tools`); `prompt` is a raw prompt
+        used as is instead of rendering `messages` (the API's /v1/completions).
         """
         backend = self._require()
         assert self.info is not None
@@ -224,7 +229,8 @@ class Engine:
         policy = policy or UNPRUNED
         fmt = self.info.thinking_format
         try:
-            prompt = self.render_prompt(messages, cancel)
+            if prompt is None:
+                prompt = self.render_prompt(messages, cancel, **(template_vars or {}))
         except TemplateCancelled:  # Stop while a slow template renders: a stopped reply
             stopped = ReplyStats(policy=policy.name, finish_reason="cancelled")
             yield GenerationEvent("done", Channel.ANSWER, "", stopped)
