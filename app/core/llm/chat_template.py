@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import jinja2
 import jinja2.ext
+import jinja2.nodes
 
 from app.core.errors import GenerationError, TemplateError
 from app.core.llm.template_limits import CancelFlag, RenderLimits, active_guard, run_limited
@@ -30,6 +31,9 @@ DEFAULT_TEMPLATE = (
 )
 
 Message = dict[str, str]
+# A function the model may call, in OpenAI's form ({"type": "function", "function": {...}}), which
+# is also what Hugging Face templates read from `tools`.
+ToolSpec = dict[str, Any]
 # The largest template source accepted: real ones are a few KB (tool-calling ones up to ~30 KB).
 MAX_SOURCE_CHARS = 256 * 1024
 # JSON indentation beyond this is no formatting a prompt needs, only a way to make it huge.
@@ -116,14 +120,17 @@ class ChatTemplate:
         env.globals["strftime_now"] = _strftime_now
         try:
             # Jinja folds constant expressions while compiling, so compiling is running code too.
-            self._template = run_limited(
-                lambda: env.from_string(self.source), self.limits, self.label
-            )
+            tree = run_limited(lambda: env.parse(self.source), self.limits, self.label)
+            self._template = run_limited(lambda: env.from_string(tree), self.limits, self.label)
         except jinja2.TemplateError as exc:
             raise TemplateError(
                 f"The model's chat template is invalid ({exc}). Choose the generic chat format "
                 "instead (CLI: --template default)."
             ) from exc
+        # A template that never reads `tools` would drop them silently: callers ask first.
+        self.supports_tools = any(
+            node.name == "tools" and node.ctx == "load" for node in tree.find_all(jinja2.nodes.Name)
+        )
 
     def render(
         self,
@@ -131,11 +138,13 @@ class ChatTemplate:
         *,
         add_generation_prompt: bool = True,
         cancel: CancelFlag | None = None,
+        tools: Sequence[ToolSpec] | None = None,
         **extra: Any,
     ) -> str:
-        """The prompt text. Raises TemplateError (TemplateLimitError over a limit,
-        TemplateCancelled when `cancel` is set meanwhile) or GenerationError when the
-        conversation alone is more than the limits allow."""
+        """The prompt text. `tools` are the functions the model may call (only templates that
+        read them render them: see `supports_tools`). Raises TemplateError (TemplateLimitError
+        over a limit, TemplateCancelled when `cancel` is set meanwhile) or GenerationError when
+        the conversation alone is more than the limits allow."""
         conversation = [dict(m) for m in messages]
         size = sum(len(str(v)) for m in conversation for v in m.values())
         if size > self.limits.max_chars:
@@ -152,7 +161,7 @@ class ChatTemplate:
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
-                tools=None,
+                tools=[dict(t) for t in tools] if tools else None,
                 **extra,
             ):
                 total += len(piece)

@@ -154,6 +154,7 @@ class Engine:
             notes=notes,
             n_threads=backend.n_threads(),
             n_threads_batch=backend.n_threads_batch(),
+            supports_tools=self._template.supports_tools,
         )
         if progress:
             progress(1.0)

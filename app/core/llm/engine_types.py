@@ -145,3 +145,4 @@ class ModelInfo:
     # CPU threads as llama.cpp reports them for this context (read back, not what was asked)
     n_threads: int = 0
     n_threads_batch: int = 0
+    supports_tools: bool = False  # the chat template renders `tools` (function calling)
