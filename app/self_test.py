@@ -67,6 +67,7 @@ def run_self_test(out: TextIO | None = None) -> int:
             ("bundled files", _check_bundled_files),
             ("llama.cpp generation", _check_generation),
             ("download stack", lambda: _check_download_stack(network_settings)),
+            ("window libraries", _check_window_libraries),
             ("main window", _check_main_window),
         ]
         for name, step in steps:
@@ -152,6 +153,20 @@ def _check_download_stack(settings_path: Path) -> str:
         f"proxy {shown['proxy']}; certificates: {shown['certificates']}; "
         f"offline {shown['offline']}"
     )
+
+
+def _check_window_libraries() -> str:
+    """The system libraries Qt's window needs, checked as `leancoder` checks them at start."""
+    from app.qt_system_libraries import check_window_libraries, window_platform
+
+    _offscreen_without_display()
+    if _is_frozen():
+        return "carried by the bundle"
+    report = check_window_libraries()
+    if not report.ok:
+        raise SelfTestError(report.message().replace("\n", " "))
+    needs = "QtGui and the xcb (X11) plugin" if window_platform() == "xcb" else "QtGui"
+    return f"what {needs} link to is installed"
 
 
 def _check_main_window() -> str:

@@ -60,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_self_test()
     if args.command in (None, "gui"):
+        from app.qt_system_libraries import EXIT_MISSING_LIBRARIES, check_window_libraries
+
+        libraries = check_window_libraries()  # before Qt loads: Qt aborts naming no package
+        if not libraries.ok:
+            sys.stderr.write(libraries.message() + "\n")
+            return EXIT_MISSING_LIBRARIES
         from app.ui.application import run_gui  # Qt only when the window is wanted
 
         return run_gui(model=getattr(args, "model", None))
