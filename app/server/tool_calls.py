@@ -43,7 +43,12 @@ _CODER_PARAMETER = re.compile(r"<parameter=([^>\n]+)>\n?(.*?)\n?</parameter>", r
 
 
 class ToolRequestError(LeanCoderError):
-    """The request's `tools` or `tool_choice` are malformed (an HTTP 400 for the client)."""
+    """The request's `tools` or `tool_choice` are malformed (an HTTP 400 for the client);
+    `param` names the field."""
+
+    def __init__(self, message: str, param: str = "tools") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class ToolCallFormatError(LeanCoderError):
@@ -92,7 +97,9 @@ class ToolRequest:
         choice = body.get("tool_choice")
         if raw is None or raw == []:
             if choice not in (None, "none", "auto"):
-                raise ToolRequestError("`tool_choice` needs `tools`: the request declares none.")
+                raise ToolRequestError(
+                    "`tool_choice` needs `tools`: the request declares none.", "tool_choice"
+                )
             return None
         if not isinstance(raw, list):
             raise ToolRequestError("`tools` must be a list of function definitions.")
@@ -119,14 +126,16 @@ class ToolRequest:
             name = function.get("name") if isinstance(function, Mapping) else None
             if not isinstance(name, str) or name not in request.names:
                 raise ToolRequestError(
-                    f"`tool_choice` names a function the request does not declare: {name!r}."
+                    f"`tool_choice` names a function the request does not declare: {name!r}.",
+                    "tool_choice",
                 )
             # Offer only that function, as OpenAI's forced choice means.
             only = tuple(t for t in tools if t["function"]["name"] == name)
             return ToolRequest(only, frozenset([name]), required=name)
         raise ToolRequestError(
             '`tool_choice` must be "auto", "none", "required" or '
-            '{"type": "function", "function": {"name": ...}}.'
+            '{"type": "function", "function": {"name": ...}}.',
+            "tool_choice",
         )
 
 
@@ -171,7 +180,9 @@ def template_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, A
 
 def _template_call(call: Any) -> dict[str, Any]:
     if not isinstance(call, Mapping) or not isinstance(call.get("function"), Mapping):
-        raise ToolRequestError("An assistant message's `tool_calls` entry has no `function`.")
+        raise ToolRequestError(
+            "An assistant message's `tool_calls` entry has no `function`.", "messages"
+        )
     function = dict(call["function"])
     arguments = function.get("arguments", "{}")
     if isinstance(arguments, str):
@@ -179,7 +190,7 @@ def _template_call(call: Any) -> dict[str, Any]:
             arguments = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as exc:
             raise ToolRequestError(
-                f"An earlier tool call's `arguments` is not JSON ({exc.msg})."
+                f"An earlier tool call's `arguments` is not JSON ({exc.msg}).", "messages"
             ) from None
     function["arguments"] = arguments
     return {"id": call.get("id", ""), "type": "function", "function": function}
@@ -342,7 +353,13 @@ def _parse_coder_call(text: str, request: ToolRequest) -> tuple[str, dict[str, A
     arguments: dict[str, Any] = {}
     for param in _CODER_PARAMETER.finditer(match.group(2)):
         key, value = param.group(1).strip(), param.group(2)
-        arguments[key] = _typed_value(value, schema.get(key))
+        try:
+            arguments[key] = _typed_value(value, schema.get(key))
+        except ValueError as exc:
+            raise ToolCallFormatError(
+                f"The model's tool call gives `{key}` the value {_quote(value)}, which is not "
+                f"{exc} (the type `{name}` declares for it): {_quote(text)}"
+            ) from None
     return name, arguments
 
 
@@ -355,17 +372,16 @@ def _parameter_schema(request: ToolRequest, name: str) -> dict[str, Any]:
 
 
 def _typed_value(value: str, schema: Any) -> Any:
-    """Qwen3-Coder writes every parameter as text; the declared type says how to read it."""
+    """Qwen3-Coder writes every parameter as text; the declared type says how to read it.
+    Raises ValueError naming the type."""
     kind = schema.get("type") if isinstance(schema, Mapping) else None
-    if kind in (None, "string") or isinstance(kind, list):
+    if kind in (None, "string") or not isinstance(kind, str):
         return value
+    article = "an" if kind[:1] in "aeiou" else "a"
     try:
         return json.loads(value)
     except json.JSONDecodeError:
-        raise ToolCallFormatError(
-            f"The model wrote {_quote(value)} for a parameter of type {kind}, which is not a "
-            f"{kind} value."
-        ) from None
+        raise ValueError(f"{article} {kind}") from None
 
 
 def _partial_tag_length(text: str, tag: str) -> int:
