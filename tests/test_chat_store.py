@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from app.core.errors import LeanCoderError
 from app.core.storage import chat_store
 from app.core.storage.chat_store import ChatStore, history_for_model
 
@@ -80,3 +83,70 @@ def test_history_for_model_drops_thinking_and_empty_replies(tmp_path: Path) -> N
         {"role": "user", "content": "q3"},
     ]
     store.close()
+
+
+def _chat_with_reply(store: ChatStore, title: str, question: str, answer: str) -> int:
+    chat = store.create_chat(title)
+    store.add_message(chat, "user", question)
+    reply = store.add_message(chat, "assistant", status=chat_store.STREAMING, meta={"model": "m"})
+    store.update_message(
+        reply, content=answer, thinking="hm", status=chat_store.COMPLETE, stats={"x": 1}
+    )
+    return chat
+
+
+def test_rename_folds_whitespace_bounds_length_and_refuses_empty(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    chat = store.create_chat("old")
+    assert store.rename_chat(chat, "  Parser\n bug  ") == "Parser bug"
+    assert store.chat_title(chat) == "Parser bug"
+    assert len(store.rename_chat(chat, "x" * 5000)) == chat_store.MAX_TITLE
+    with pytest.raises(LeanCoderError, match="cannot be empty"):
+        store.rename_chat(chat, " \n\t")
+    assert store.chat_title(chat) == "x" * chat_store.MAX_TITLE
+
+
+def test_a_deleted_chat_comes_back_exactly_with_undo_even_after_reopen(tmp_path: Path) -> None:
+    db = tmp_path / "chats.sqlite3"
+    store = ChatStore(db)
+    older = _chat_with_reply(store, "Older", "q1", "a1")
+    chat = _chat_with_reply(store, "Parser", "Why does it fail?", "Because of X.")
+    before = store.messages(chat)
+    listed = store.list_chats()
+    deleted = store.delete_chat(chat)
+    assert deleted is not None
+    assert [c.id for c in store.list_chats()] == [older]
+    assert store.messages(chat) == []
+    assert store.delete_chat(chat) is None  # already gone
+    store.close()
+    store = ChatStore(db)
+    assert store.restore_chat(deleted) == chat
+    assert store.messages(chat) == before  # ids, thinking, status, stats and meta
+    assert store.list_chats() == listed  # same title and time, so the same order
+
+
+def test_search_matches_titles_and_messages_and_treats_wildcards_literally(
+    tmp_path: Path,
+) -> None:
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    parser = _chat_with_reply(store, "Parser bug", "Why does tokenize() fail?", "An off-by-one.")
+    percent = _chat_with_reply(store, "Coverage", "Is 100% enough?", "No.")
+    other = _chat_with_reply(store, "Docs", "Write a README", "Here it is.")
+    assert [c.id for c in store.search_chats("parser")] == [parser]
+    assert [c.id for c in store.search_chats("OFF-BY")] == [parser]  # the reply matches too
+    assert [c.id for c in store.search_chats("100%")] == [percent]
+    assert store.search_chats("%") == [c for c in store.list_chats() if c.id == percent]
+    assert store.search_chats("_") == []
+    assert [c.id for c in store.search_chats("  ")] == [other, percent, parser]
+    assert store.search_chats("nothing like this") == []
+
+
+def test_delete_messages_from_keeps_what_came_before(tmp_path: Path) -> None:
+    store = ChatStore(tmp_path / "chats.sqlite3")
+    chat = _chat_with_reply(store, "t", "first", "one")
+    second = store.add_message(chat, "user", "second")
+    store.add_message(chat, "assistant", "two")
+    other = _chat_with_reply(store, "u", "elsewhere", "kept")
+    assert store.delete_messages_from(chat, second) == 2
+    assert [m.content for m in store.messages(chat)] == ["first", "one"]
+    assert [m.content for m in store.messages(other)] == ["elsewhere", "kept"]

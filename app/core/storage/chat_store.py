@@ -25,6 +25,8 @@ from typing import Any
 
 import psutil
 
+from app.core.errors import LeanCoderError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     id INTEGER PRIMARY KEY,
@@ -52,6 +54,8 @@ COMPLETE = "complete"
 INTERRUPTED = "interrupted"
 CANCELLED = "cancelled"
 FAILED = "error"
+MAX_TITLE = 200
+_MESSAGE_COLUMNS = "id, chat_id, role, content, thinking, status, stats, meta, created, owner"
 _START_TIME_SLACK_S = 1.0  # psutil's start times are rounded differently on some systems
 
 
@@ -76,6 +80,14 @@ class ChatSummary:
     id: int
     title: str
     updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedChat:
+    """A deleted chat's rows, as they were: what an undo puts back."""
+
+    chat: tuple[Any, ...]
+    messages: tuple[tuple[Any, ...], ...]
 
 
 @dataclass(slots=True)
@@ -140,11 +152,63 @@ class ChatStore:
         )
         return [ChatSummary(int(r[0]), str(r[1]), float(r[2])) for r in rows]
 
-    def rename_chat(self, chat_id: int, title: str) -> None:
-        self._db.execute("UPDATE chats SET title=? WHERE id=?", (title, chat_id))
+    def rename_chat(self, chat_id: int, title: str) -> str:
+        """Give a chat a new title (whitespace folded, at most MAX_TITLE characters); returns it.
+        An empty title is refused: the list would show a blank row."""
+        clean = " ".join(title.split())[:MAX_TITLE]
+        if not clean:
+            raise LeanCoderError("A chat's title cannot be empty.")
+        self._db.execute("UPDATE chats SET title=? WHERE id=?", (clean, chat_id))
+        return clean
 
-    def delete_chat(self, chat_id: int) -> None:
-        self._db.execute("DELETE FROM chats WHERE id=?", (chat_id,))
+    def delete_chat(self, chat_id: int) -> DeletedChat | None:
+        """Delete a chat and its messages; what was deleted comes back, for `restore_chat`."""
+        with self._db.transaction() as db:
+            row = db.execute(
+                "SELECT id, title, created, updated FROM chats WHERE id=?", (chat_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            messages = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id=? ORDER BY id", (chat_id,)
+            ).fetchall()
+            db.execute("DELETE FROM chats WHERE id=?", (chat_id,))
+        return DeletedChat(tuple(row), tuple(tuple(m) for m in messages))
+
+    def restore_chat(self, deleted: DeletedChat) -> int:
+        """Undo `delete_chat`: the chat and its messages come back with their ids and times."""
+        columns = _MESSAGE_COLUMNS
+        marks = ", ".join("?" for _ in columns.split(","))
+        with self._db.transaction() as db:
+            db.execute("INSERT INTO chats(id, title, created, updated) VALUES (?, ?, ?, ?)",
+                       deleted.chat)  # fmt: skip
+            db.executemany(f"INSERT INTO messages({columns}) VALUES ({marks})", deleted.messages)
+        return int(deleted.chat[0])
+
+    def search_chats(self, text: str, limit: int = 200) -> list[ChatSummary]:
+        """Chats whose title or any message contains `text` (SQLite's LIKE: case-insensitive
+        for ASCII letters), newest first; `%` and `_` are matched as themselves."""
+        needle = text.strip()
+        if not needle:
+            return self.list_chats()[:limit]
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        rows = self._db.execute(
+            "SELECT id, title, updated FROM chats WHERE title LIKE ?1 ESCAPE '\\' OR id IN"
+            " (SELECT chat_id FROM messages WHERE content LIKE ?1 ESCAPE '\\')"
+            " ORDER BY updated DESC, id DESC LIMIT ?2",
+            (pattern, limit),
+        )
+        return [ChatSummary(int(r[0]), str(r[1]), float(r[2])) for r in rows]
+
+    def delete_messages_from(self, chat_id: int, message_id: int) -> int:
+        """Delete a chat's message `message_id` and every later one (a regenerated reply, an
+        edited message sent again); how many went."""
+        where = "FROM messages WHERE chat_id=? AND id>=?"
+        with self._db.transaction() as db:
+            count = int(db.execute(f"SELECT count(*) {where}", (chat_id, message_id)).fetchone()[0])
+            db.execute(f"DELETE {where}", (chat_id, message_id))
+        return count
 
     def chat_title(self, chat_id: int) -> str | None:
         row = self._db.execute("SELECT title FROM chats WHERE id=?", (chat_id,)).fetchone()
@@ -251,9 +315,36 @@ class _LockedConnection:
         with self._lock:
             self._conn.executescript(script)
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[_UnlockedConnection]:
+        """Statements that land together or not at all, with no other thread's in between."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            inner = _UnlockedConnection(self._conn)
+            try:
+                yield inner
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class _UnlockedConnection:
+    """The connection inside a transaction, whose lock is already held."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._conn = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Result:
+        cur = self._conn.execute(sql, params)
+        return _Result(cur.fetchall(), cur.lastrowid)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
 
 
 def history_for_model(messages: list[StoredMessage]) -> list[dict[str, str]]:
