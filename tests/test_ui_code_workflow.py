@@ -79,7 +79,7 @@ def test_failed_blocks_go_back_twice_then_the_review_opens(
     )
     before = snapshot(project)
     type_and_send(qtbot, window, "Swap the operands in app.py.")
-    qtbot.waitUntil(lambda: window.code.review_dock.isVisible(), timeout=120_000)
+    qtbot.waitUntil(lambda: window.code.reviewing, timeout=120_000)
     wait_reply_done(qtbot, window)
     assert script.asked == 3 and script.replies == [GOOD_REPLY]
     assert snapshot(project) == before  # nothing is written before the user applies

@@ -112,9 +112,9 @@ def test_conflict_is_shown_and_nothing_written(
     with qtbot.waitSignal(pane.conflict, timeout=5_000) as conflict:
         click(qtbot, pane.apply_button)
     assert conflict.args[0] == ["notes.txt"]
-    assert pane.conflict_bar.isVisible()
-    assert "notes.txt" in pane.conflict_label.text()
-    assert "added by the user" in pane.conflict_view.toPlainText()
+    assert pane.bars.conflict_bar.isVisible()
+    assert "notes.txt" in pane.bars.conflict_label.text()
+    assert "added by the user" in pane.bars.conflict_view.toPlainText()
     assert (project / "notes.txt").read_bytes() == changed
     assert list_change_sets(project) == []
     assert pane.apply_button.isEnabled()  # the user may retry after resolving
@@ -124,11 +124,11 @@ def test_big_deletion_asks_first(qtbot: QtBot, pane: ReviewPane, project: Path) 
     show(qtbot, pane, "DELETE FILE main.py\n", project)
     click(qtbot, pane.accept_all_button)
     click(qtbot, pane.apply_button)
-    assert pane.confirm_bar.isVisible()
-    assert "main.py" in pane.confirm_label.text()
+    assert pane.bars.confirm_bar.isVisible()
+    assert "main.py" in pane.bars.confirm_label.text()
     assert (project / "main.py").exists()
     with qtbot.waitSignal(pane.applied, timeout=5_000):
-        click(qtbot, pane.confirm_button)
+        click(qtbot, pane.bars.confirm_button)
     assert not (project / "main.py").exists()
     with qtbot.waitSignal(pane.undone, timeout=5_000):
         click(qtbot, pane.undo_button)
@@ -143,7 +143,7 @@ def test_undo_conflict_is_reported(qtbot: QtBot, pane: ReviewPane, project: Path
     (project / "notes.txt").write_bytes(b"rewritten by the user\n")
     with qtbot.waitSignal(pane.conflict, timeout=5_000):
         click(qtbot, pane.undo_button)
-    assert "nothing was undone" in pane.conflict_label.text()
+    assert "nothing was undone" in pane.bars.conflict_label.text()
     assert (project / "notes.txt").read_bytes() == b"rewritten by the user\n"
 
 

@@ -49,18 +49,18 @@ def test_apply_asks_before_overwriting_a_read_only_file(
     applied: list[str] = []
     pane.applied.connect(applied.append)
     click(qtbot, pane.apply_button)
-    qtbot.waitUntil(pane.read_only_bar.isVisible, timeout=5_000)
-    assert "locked.py" in pane.read_only_label.text()
+    qtbot.waitUntil(pane.bars.read_only_bar.isVisible, timeout=5_000)
+    assert "locked.py" in pane.bars.read_only_label.text()
     assert locked.read_text() == "x = 1\n" and not applied  # asked, nothing written
-    click(qtbot, pane.cancel_overwrite_button)
-    assert not pane.read_only_bar.isVisible() and locked.read_text() == "x = 1\n"
+    click(qtbot, pane.bars.cancel_overwrite_button)
+    assert not pane.bars.read_only_bar.isVisible() and locked.read_text() == "x = 1\n"
     click(qtbot, pane.apply_button)
-    qtbot.waitUntil(pane.read_only_bar.isVisible, timeout=5_000)
-    click(qtbot, pane.overwrite_button)
+    qtbot.waitUntil(pane.bars.read_only_bar.isVisible, timeout=5_000)
+    click(qtbot, pane.bars.overwrite_button)
     qtbot.waitUntil(lambda: bool(applied), timeout=5_000)
     assert locked.read_text() == "x = 2\n"
     assert stat.S_IMODE(locked.stat().st_mode) == 0o444
-    assert not pane.read_only_bar.isVisible()
+    assert not pane.bars.read_only_bar.isVisible()
 
 
 KILLED_APPLY = """

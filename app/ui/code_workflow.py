@@ -2,8 +2,9 @@
 
 The window asks this object for the folder as the chat session's context (what the scan lists,
 which files are ticked, which secrets the user allowed) and whether edits are wanted; the session
-builds the prompt and runs the feedback loop, and the proposal it ends with opens in the review
-pane here. Nothing touches disk until the user applies there.
+builds the prompt and runs the feedback loop, and the proposal it ends with opens on the review
+page, which takes the chat's place in the window's centre (`centre`) until the user goes back.
+Nothing touches disk until the user applies there.
 
 Signals:
     contextBuilt(str)   one line on what the context holds and what was left out
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 from app.core.edits.proposal import Proposal
 from app.core.session.chat import FolderChoice
 from app.core.workspace.context import WorkspaceContext
+from app.ui.review_page import CentreStack, ReviewPage
 from app.ui.review_pane import ReviewPane
 from app.ui.workspace_panel import WorkspacePanel
 
@@ -32,14 +34,13 @@ class CodeWorkflow(QObject):
         self._window = window
         self.panel = WorkspacePanel(window)
         self.review = ReviewPane(window)
+        self.review_page = ReviewPage(self.review, window)
+        self.stack: CentreStack | None = None  # made by `centre`
+        self._folder_was_shown = False
         self.folder_dock = self._dock(
             "Code folder", self.panel, Qt.DockWidgetArea.LeftDockWidgetArea
         )
-        self.review_dock = self._dock(
-            "Review edits", self.review, Qt.DockWidgetArea.RightDockWidgetArea
-        )
         self.folder_dock.hide()
-        self.review_dock.hide()
         self.open_action = QAction("Open folder…", window)
         self.open_action.setToolTip("Use a local code folder as context; propose edits to it")
         self.edit_action = QAction("Propose edits", window)
@@ -50,12 +51,46 @@ class CodeWorkflow(QObject):
         )
         self.undo_action = QAction("Undo last apply", window)
         self.undo_action.setEnabled(False)
+        self.review_action = QAction("Review edits", window)
+        self.review_action.setToolTip("Back to the proposed edits (the chat makes room)")
+        self.review_action.setEnabled(False)
+        self.review_action.triggered.connect(self.show_review)
         self.open_action.triggered.connect(self._choose_folder)
         self.undo_action.triggered.connect(self.review.undo)
         self.panel.folderOpened.connect(self._on_folder_opened)
         self.review.applied.connect(lambda _id: self.undo_action.setEnabled(True))
         self.review.undone.connect(lambda: self.undo_action.setEnabled(False))
         self.context: WorkspaceContext | None = None
+
+    def centre(self, chat: QWidget) -> CentreStack:
+        """The window's centre: `chat`, or the review page in its place while reviewing."""
+        self.stack = CentreStack(chat, self.review_page, self._window)
+        self.stack.currentChanged.connect(self._on_page_changed)
+        return self.stack
+
+    def menu_actions(self) -> list[QAction]:
+        """The Code menu: folder, edits, review (with its keys), undo."""
+        return [self.open_action, self.edit_action, self.review_action,
+                *self.review_page.actions_for_menu, self.undo_action]  # fmt: skip
+
+    @property
+    def reviewing(self) -> bool:
+        return self.stack is not None and self.stack.reviewing
+
+    def show_review(self) -> None:
+        """The review takes the whole width: the folder dock steps aside until the chat is back."""
+        if self.stack is not None and not self.stack.reviewing:
+            self._folder_was_shown = self.folder_dock.isVisible()
+            self.folder_dock.hide()
+            self.stack.show_review()
+
+    def show_chat(self) -> None:
+        if self.stack is not None:
+            self.stack.show_chat()
+
+    def _on_page_changed(self, _index: int) -> None:
+        if not self.reviewing and self._folder_was_shown:
+            self.folder_dock.show()
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self._window)
@@ -106,7 +141,8 @@ class CodeWorkflow(QObject):
 
     def show_proposal(self, proposal: Proposal) -> None:
         self.review.set_proposal(proposal)
-        self.review_dock.show()
+        self.review_action.setEnabled(True)
+        self.show_review()
 
     def shutdown(self) -> None:
         self.panel.shutdown()

@@ -5,6 +5,10 @@ a line inside a docstring is coloured as a string) and the new side as the hunk'
 diff line is one table row, the construct Qt paints with a full-width background; styles are
 inline because Qt's rich text has no stylesheet cascade for pygments classes. File text is
 untrusted: pygments escapes it, and nothing in it is interpreted as HTML.
+
+Two layouts: unified (old and new lines one above the other) and side by side (old on the left,
+new on the right, each half wrapping its long lines). A rejected hunk is drawn muted: no colours,
+its added lines struck through, so it no longer reads as a change that will happen.
 """
 
 from __future__ import annotations
@@ -67,34 +71,64 @@ class FileHighlighter:
             self._old_html = highlight_lines(self.change.path, self.old)
         return self._old_html
 
-    def hunk_html(self, hunk: Hunk, context: int = CONTEXT_LINES) -> str:
-        """A table: context lines, removed lines (red), added lines (green), with line numbers."""
-        old_html = self.old_html()
-        new_text = [strip_ending(line) for line in hunk.new_lines]
-        new_html = highlight_lines(self.change.path, new_text)
-        rows: list[str] = []
+    def hunk_html(
+        self,
+        hunk: Hunk,
+        context: int = CONTEXT_LINES,
+        *,
+        side_by_side: bool = False,
+        rejected: bool = False,
+    ) -> str:
+        """A table: context lines, removed lines (red), added lines (green), with line numbers.
+
+        `rejected`: muted and unhighlighted, the added lines struck through.
+        """
+        if rejected:
+            old_html = [html.escape(line) for line in self.old]
+            new_text = [strip_ending(line) for line in hunk.new_lines]
+            new_html = [f"<s>{html.escape(line)}</s>" if line else "" for line in new_text]
+        else:
+            old_html = self.old_html()
+            new_text = [strip_ending(line) for line in hunk.new_lines]
+            new_html = highlight_lines(self.change.path, new_text)
         first = max(0, hunk.old_start - context)
-        new_number = first + 1 + self._shift_before(hunk)
-        for index in range(first, hunk.old_start):
-            rows.append(_row(index + 1, new_number, " ", old_html[index], None))
-            new_number += 1
-        for index in range(hunk.old_start, hunk.old_end):
-            rows.append(_row(index + 1, None, "-", old_html[index], REMOVED_BACKGROUND))
-        for offset, line in enumerate(new_html):
-            rows.append(_row(None, new_number + offset, "+", line, ADDED_BACKGROUND))
-        new_number += len(new_html)
-        for index in range(hunk.old_end, min(len(old_html), hunk.old_end + context)):
-            rows.append(_row(index + 1, new_number, " ", old_html[index], None))
-            new_number += 1
+        new_first = first + 1 + self._shift_before(hunk)
+        before = [(i + 1, old_html[i]) for i in range(first, hunk.old_start)]
+        removed = [(i + 1, old_html[i]) for i in range(hunk.old_start, hunk.old_end)]
+        added_first = new_first + len(before)
+        added = [(added_first + k, line) for k, line in enumerate(new_html)]
+        after_end = min(len(old_html), hunk.old_end + context)
+        after_first = added_first + len(added)
+        after = [(i + 1, old_html[i]) for i in range(hunk.old_end, after_end)]
+        removed_bg = None if rejected else REMOVED_BACKGROUND
+        added_bg = None if rejected else ADDED_BACKGROUND
+        rows: list[str] = []
+        if side_by_side:
+            for k, (number, code) in enumerate(before):
+                rows.append(_pair((number, code), (new_first + k, code), None, None))
+            for k in range(max(len(removed), len(added))):
+                left = removed[k] if k < len(removed) else None
+                right = added[k] if k < len(added) else None
+                rows.append(_pair(left, right, removed_bg, added_bg))
+            for k, (number, code) in enumerate(after):
+                rows.append(_pair((number, code), (after_first + k, code), None, None))
+        else:
+            for k, (number, code) in enumerate(before):
+                rows.append(_row(number, new_first + k, " ", code, None))
+            rows += [_row(number, None, "-", code, removed_bg) for number, code in removed]
+            rows += [_row(None, number, "+", code, added_bg) for number, code in added]
+            for k, (number, code) in enumerate(after):
+                rows.append(_row(number, after_first + k, " ", code, None))
         if not rows:
             rows.append(_row(None, None, " ", "<i>(empty file)</i>", None))
         if self.change.kind is ChangeKind.DELETE:
             rows.insert(0, _note("The whole file is deleted."))
         elif self.change.kind is ChangeKind.CREATE:
             rows.insert(0, _note("A new file."))
+        muted = f" color:{CONTEXT_COLOR};" if rejected else ""
         return (
             '<table width="100%" cellspacing="0" cellpadding="1" '
-            'style="font-family: monospace;">' + "".join(rows) + "</table>"
+            f'style="font-family: monospace;{muted}">' + "".join(rows) + "</table>"
         )
 
     def _shift_before(self, hunk: Hunk) -> int:
@@ -118,6 +152,25 @@ def _row(old: int | None, new: int | None, sign: str, code: str, background: str
         f'<td width="100%" style="white-space: pre;">{code or " "}</td>'
         "</tr>"
     )
+
+
+def _pair(
+    left: tuple[int, str] | None,
+    right: tuple[int, str] | None,
+    left_background: str | None,
+    right_background: str | None,
+) -> str:
+    """One side-by-side row: the old line and its number, the new line and its number."""
+    number = f'style="color:{NUMBER_COLOR};"'
+    cells = []
+    for side, background in ((left, left_background), (right, right_background)):
+        bg = f' bgcolor="{background}"' if background and side is not None else ""
+        cells.append(
+            f'<td align="right" {number}{bg}>{side[0] if side else ""}&nbsp;</td>'
+            f'<td width="50%" style="white-space: pre-wrap;"{bg}>'
+            f"{(side[1] or ' ') if side else ''}</td>"
+        )
+    return "<tr>" + "".join(cells) + "</tr>"
 
 
 def _note(text: str) -> str:

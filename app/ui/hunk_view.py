@@ -1,4 +1,8 @@
-"""One hunk of a proposed edit: its highlighted diff, Accept / Reject, and an editor for it."""
+"""One hunk of a proposed edit: its highlighted diff, Accept / Reject, and an editor for it.
+
+The buttons sit in the hunk's header row, right after its title, so they stay on screen however
+wide the diff is (the diff scrolls sideways inside its own view, never the page).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ class DiffBrowser(QTextBrowser):
         self.setLineWrapMode(QTextBrowser.LineWrapMode.NoWrap)
         self.setFrameShape(QFrame.Shape.NoFrame)
 
-    def set_diff(self, html: str) -> None:
+    def set_diff(self, html: str, wrap: bool = False) -> None:
+        mode = QTextBrowser.LineWrapMode.WidgetWidth if wrap else QTextBrowser.LineWrapMode.NoWrap
+        self.setLineWrapMode(mode)
         self.setHtml(html)
         self._fit()
 
@@ -46,7 +52,8 @@ class DiffBrowser(QTextBrowser):
 
     def _fit(self) -> None:
         document = self.document()
-        document.setTextWidth(max(1, self.viewport().width()))
+        if self.lineWrapMode() is QTextBrowser.LineWrapMode.WidgetWidth:
+            document.setTextWidth(max(1, self.viewport().width()))
         bar = self.horizontalScrollBar().sizeHint().height()
         self.setFixedHeight(int(document.size().height()) + 2 * self.frameWidth() + bar + 2)
 
@@ -59,6 +66,7 @@ class HunkView(QFrame):
     """
 
     changed = Signal()
+    focused = Signal(object)  # this hunk's buttons were used: it becomes the current hunk
 
     def __init__(
         self,
@@ -71,12 +79,17 @@ class HunkView(QFrame):
         self.change = change
         self.index = index
         self.highlighter = highlighter
+        self.side_by_side = False
+        self.current = False
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel(self)
         self.status = QLabel(self)
         self.accept_button = QPushButton("Accept", self)
+        self.accept_button.setToolTip("Write this hunk on Apply (A accepts the current hunk)")
         self.reject_button = QPushButton("Reject", self)
+        self.reject_button.setToolTip("Leave these lines as they are (R rejects the current hunk)")
         self.edit_button = QPushButton("Edit…", self)
+        self.edit_button.setToolTip("Change the proposed lines before accepting them")
         self.revert_button = QPushButton("Revert edit", self)
         self.diff = DiffBrowser(self)
         self.editor = QPlainTextEdit(self)
@@ -87,11 +100,12 @@ class HunkView(QFrame):
 
         header = QHBoxLayout()
         header.addWidget(self.title)
-        header.addWidget(self.status)
-        header.addStretch(1)
         for button in (self.accept_button, self.reject_button, self.edit_button,
                        self.revert_button):  # fmt: skip
             header.addWidget(button)
+            button.clicked.connect(lambda: self.focused.emit(self))
+        header.addWidget(self.status)
+        header.addStretch(1)
         edit_row = QHBoxLayout()
         edit_row.addStretch(1)
         edit_row.addWidget(self.save_button)
@@ -102,8 +116,8 @@ class HunkView(QFrame):
         layout.addWidget(self.editor)
         layout.addLayout(edit_row)
 
-        self.accept_button.clicked.connect(lambda: self._set(HunkStatus.ACCEPTED))
-        self.reject_button.clicked.connect(lambda: self._set(HunkStatus.REJECTED))
+        self.accept_button.clicked.connect(lambda: self.set_status(HunkStatus.ACCEPTED))
+        self.reject_button.clicked.connect(lambda: self.set_status(HunkStatus.REJECTED))
         self.edit_button.clicked.connect(self.start_editing)
         self.revert_button.clicked.connect(self._revert)
         self.save_button.clicked.connect(self.save_edit)
@@ -135,9 +149,28 @@ class HunkView(QFrame):
         text, color = STATUS_STYLE[hunk.status]
         self.status.setText(f'<span style="color:{color}; font-weight:bold;">{text}</span>')
         self.revert_button.setVisible(hunk.edited)
-        self.diff.set_diff(self.highlighter.hunk_html(hunk))
+        self.diff.set_diff(
+            self.highlighter.hunk_html(
+                hunk,
+                side_by_side=self.side_by_side,
+                rejected=hunk.status is HunkStatus.REJECTED,
+            ),
+            wrap=self.side_by_side,
+        )
 
-    def _set(self, status: HunkStatus) -> None:
+    def set_side_by_side(self, on: bool) -> None:
+        if on != self.side_by_side:
+            self.side_by_side = on
+            self.refresh()
+
+    def set_current(self, current: bool) -> None:
+        """The hunk the review keys act on is outlined."""
+        self.current = current
+        self.setStyleSheet(
+            "HunkView { border: 2px solid #0969da; border-radius: 4px; }" if current else ""
+        )
+
+    def set_status(self, status: HunkStatus) -> None:
         self.change.set_status(self.index, status)
         self.refresh()
         self.changed.emit()

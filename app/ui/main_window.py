@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.code.open_action)
         toolbar.addAction(self.code.edit_action)
         code_menu = self.menuBar().addMenu("&Code")
-        for action in (self.code.open_action, self.code.edit_action, self.code.undo_action):
+        for action in self.code.menu_actions():
             code_menu.addAction(action)
         self.help_menu = HelpMenu(self, self.menuBar().addMenu("&Help"))
         self.errors = app_error_reporter()  # unexpected errors: a dialog with the log's path
@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(center)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 880])
-        self.setCentralWidget(splitter)
+        self.setCentralWidget(self.code.centre(splitter))  # or the review page, full width
 
         status = self.statusBar()
         self.model_label = QLabel("No model loaded", self)

@@ -1,19 +1,19 @@
 """Review a model's proposed edits hunk by hunk, then apply them (or undo the last apply).
 
 Nothing touches disk until Apply. The core does the work (`app.core.edits`): this pane shows the
-proposal, records the user's decisions on it, and reports what the core says.
+proposal, records the user's decisions on it, and reports what the core says. One hunk is the
+current one (outlined): the review page's keys move it across files and accept or reject it.
+The message bars (big deletion, read-only, conflict) live in app/ui/review_bars.py.
 """
 
 from __future__ import annotations
 
-import difflib
 import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -40,14 +40,10 @@ from app.core.edits import (
     recover_interrupted,
     undo_last,
 )
-from app.core.edits.fsio import read_or_none
 from app.core.edits.pipeline import line_counts
 from app.ui.diff_highlight import FileHighlighter
 from app.ui.hunk_view import HunkView
-
-WARNING_STYLE = "QFrame { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 4px; }"
-ERROR_STYLE = "QFrame { background: #ffebe9; border: 1px solid #cf222e; border-radius: 4px; }"
-CONFLICT_DIFF_LINES = 40
+from app.ui.review_bars import ReviewBars
 
 
 class ReviewPane(QWidget):
@@ -78,6 +74,8 @@ class ReviewPane(QWidget):
         self.folder: Path | None = None
         self.spent = False  # the proposal has been applied
         self.hunk_views: list[HunkView] = []
+        self.current_hunk = -1  # index into hunk_views (the selected file's hunks)
+        self.side_by_side = False
         self._highlighters: dict[str, FileHighlighter] = {}
 
         self.summary = QLabel("No proposed edits.", self)
@@ -96,28 +94,7 @@ class ReviewPane(QWidget):
         splitter.addWidget(self.hunk_area)
         splitter.setStretchFactor(1, 3)
 
-        self.confirm_bar, self.confirm_label, confirm_layout = self._bar(WARNING_STYLE)
-        self.confirm_button = QPushButton("Apply anyway", self.confirm_bar)
-        self.cancel_confirm_button = QPushButton("Cancel", self.confirm_bar)
-        confirm_buttons = QHBoxLayout()
-        confirm_buttons.addStretch(1)
-        confirm_buttons.addWidget(self.confirm_button)
-        confirm_buttons.addWidget(self.cancel_confirm_button)
-        confirm_layout.addLayout(confirm_buttons)
-        self.read_only_bar, self.read_only_label, read_only_layout = self._bar(WARNING_STYLE)
-        self.overwrite_button = QPushButton("Overwrite read-only files", self.read_only_bar)
-        self.cancel_overwrite_button = QPushButton("Cancel", self.read_only_bar)
-        read_only_buttons = QHBoxLayout()
-        read_only_buttons.addStretch(1)
-        read_only_buttons.addWidget(self.overwrite_button)
-        read_only_buttons.addWidget(self.cancel_overwrite_button)
-        read_only_layout.addLayout(read_only_buttons)
-        self.conflict_bar, self.conflict_label, conflict_layout = self._bar(ERROR_STYLE)
-        self.conflict_view = QTextBrowser(self.conflict_bar)
-        self.conflict_view.setMaximumHeight(200)
-        self.dismiss_conflict_button = QPushButton("Dismiss", self.conflict_bar)
-        conflict_layout.addWidget(self.conflict_view)
-        conflict_layout.addWidget(self.dismiss_conflict_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.bars = ReviewBars(self)
 
         self.accept_all_button = QPushButton("Accept all", self)
         self.reject_all_button = QPushButton("Reject all", self)
@@ -127,6 +104,7 @@ class ReviewPane(QWidget):
             "(only in a git repository)."
         )
         self.apply_button = QPushButton("Apply", self)
+        self.apply_button.setToolTip("Write the accepted hunks (Ctrl+Enter)")
         self.undo_button = QPushButton("Undo last apply", self)
         self.status = QLabel("", self)
         self.status.setWordWrap(True)
@@ -142,9 +120,7 @@ class ReviewPane(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(self.blocks_view)
         layout.addWidget(splitter, 1)
-        layout.addWidget(self.confirm_bar)
-        layout.addWidget(self.read_only_bar)
-        layout.addWidget(self.conflict_bar)
+        layout.addWidget(self.bars)
         layout.addLayout(buttons)
         layout.addWidget(self.status)
 
@@ -152,24 +128,12 @@ class ReviewPane(QWidget):
         self.accept_all_button.clicked.connect(self.accept_all)
         self.reject_all_button.clicked.connect(self.reject_all)
         self.apply_button.clicked.connect(self.apply)
-        self.confirm_button.clicked.connect(lambda: self.apply(confirmed=True))
-        self.cancel_confirm_button.clicked.connect(self.confirm_bar.hide)
-        self.overwrite_button.clicked.connect(lambda: self.apply(True, overwrite_read_only=True))
-        self.cancel_overwrite_button.clicked.connect(self.read_only_bar.hide)
-        self.dismiss_conflict_button.clicked.connect(self.conflict_bar.hide)
+        self.bars.confirm_button.clicked.connect(lambda: self.apply(confirmed=True))
+        self.bars.overwrite_button.clicked.connect(
+            lambda: self.apply(True, overwrite_read_only=True)
+        )
         self.undo_button.clicked.connect(self.undo)
         self.set_proposal(None)
-
-    def _bar(self, style: str) -> tuple[QFrame, QLabel, QVBoxLayout]:
-        """A message bar (hidden until needed): a frame, its label, and its layout."""
-        bar = QFrame(self)
-        bar.setStyleSheet(style)
-        label = QLabel(bar)
-        label.setWordWrap(True)
-        layout = QVBoxLayout(bar)
-        layout.addWidget(label)
-        bar.hide()
-        return bar, label, layout
 
     # Showing a proposal ---------------------------------------------------------------------------
 
@@ -195,9 +159,7 @@ class ReviewPane(QWidget):
         self._highlighters = {}
         if proposal is not None:
             self.folder = proposal.folder
-        self.confirm_bar.hide()
-        self.read_only_bar.hide()
-        self.conflict_bar.hide()
+        self.bars.hide_all()
         self.status.setText("")
         self.file_list.clear()
         for change in proposal.files if proposal else []:
@@ -255,16 +217,61 @@ class ReviewPane(QWidget):
             self.hunk_layout.removeWidget(view)
             view.deleteLater()
         self.hunk_views = []
+        self.current_hunk = -1
         if self.proposal is None or not 0 <= row < len(self.proposal.files):
             return
         change = self.proposal.files[row]
         highlighter = self._highlighters.setdefault(change.path, FileHighlighter(change))
         for index in range(len(change.hunks)):
             view = HunkView(change, index, highlighter, self.hunk_host)
+            view.side_by_side = self.side_by_side
+            if self.side_by_side:
+                view.refresh()
             view.changed.connect(self._hunk_changed)
+            view.focused.connect(lambda v: self.set_current_hunk(self.hunk_views.index(v)))
             view.set_locked(self.spent)
             self.hunk_layout.insertWidget(self.hunk_layout.count() - 1, view)
             self.hunk_views.append(view)
+        if self.hunk_views:
+            self.set_current_hunk(0)
+
+    def set_side_by_side(self, on: bool) -> None:
+        """Old and new lines next to each other (wrapped) instead of one above the other."""
+        self.side_by_side = on
+        for view in self.hunk_views:
+            view.set_side_by_side(on)
+
+    # Keyboard review ------------------------------------------------------------------------------
+
+    def set_current_hunk(self, index: int) -> None:
+        if not 0 <= index < len(self.hunk_views):
+            return
+        self.current_hunk = index
+        for i, view in enumerate(self.hunk_views):
+            view.set_current(i == index)
+        self.hunk_area.ensureWidgetVisible(self.hunk_views[index], 0, 40)
+
+    def move_hunk(self, step: int) -> bool:
+        """The next (+1) or previous (-1) hunk, on to the next or previous file at the ends."""
+        target = self.current_hunk + step
+        if 0 <= target < len(self.hunk_views):
+            self.set_current_hunk(target)
+            return True
+        row = self.file_list.currentRow() + step
+        if self.proposal is None or not 0 <= row < len(self.proposal.files):
+            return False
+        self.file_list.setCurrentRow(row)  # rebuilds the hunk views, current = the first
+        if step < 0:
+            self.set_current_hunk(len(self.hunk_views) - 1)
+        return True
+
+    def decide_current(self, status: HunkStatus) -> bool:
+        """Accept or reject the current hunk, then move on to the next one."""
+        if self.spent or not 0 <= self.current_hunk < len(self.hunk_views):
+            return False
+        self.hunk_views[self.current_hunk].set_status(status)
+        self.move_hunk(1)
+        return True
 
     def current_change(self) -> FileChange | None:
         row = self.file_list.currentRow()
@@ -282,8 +289,8 @@ class ReviewPane(QWidget):
     # Decisions ------------------------------------------------------------------------------------
 
     def _hunk_changed(self) -> None:
-        self.confirm_bar.hide()
-        self.read_only_bar.hide()
+        self.bars.confirm_bar.hide()
+        self.bars.read_only_bar.hide()
         self._refresh_files()
         self._update_buttons()
         self.proposalChanged.emit()
@@ -324,22 +331,16 @@ class ReviewPane(QWidget):
         proposal = self.proposal
         if proposal is None or self.spent:
             return False
-        self.conflict_bar.hide()
+        self.bars.conflict_bar.hide()
         big = [c.path for c in proposal.files if c.writes and c.is_big_deletion()]
         if big and not confirmed:
-            shares = ", ".join(
+            self.bars.ask_big_deletion(", ".join(
                 f"{c.path} ({c.removed_share():.0%} of its lines)"
                 for c in proposal.files
                 if c.path in big
-            )
-            self.confirm_label.setText(
-                f"<b>Large deletion.</b> The accepted changes remove more than half of {shares}. "
-                "Apply anyway?"
-            )
-            self.confirm_bar.show()
+            ))  # fmt: skip
             return False
-        self.confirm_bar.hide()
-        self.read_only_bar.hide()
+        self.bars.hide_all()
         try:
             result = apply_proposal(
                 proposal,
@@ -348,13 +349,7 @@ class ReviewPane(QWidget):
                 overwrite_read_only=overwrite_read_only,
             )
         except ReadOnlyFileError as exc:
-            names = html.escape(", ".join(exc.files))
-            self.read_only_label.setText(
-                f"<b>Read-only.</b> {names} {'has' if len(exc.files) == 1 else 'have'} no write "
-                "permission, so nothing was written. Overwrite anyway? (The permissions stay as "
-                "they are.)"
-            )
-            self.read_only_bar.show()
+            self.bars.ask_read_only(exc.files)
             return False
         except ConflictError as exc:
             self._show_conflict(str(exc), exc.files)
@@ -381,7 +376,7 @@ class ReviewPane(QWidget):
     def undo(self) -> bool:
         if self.folder is None:
             return False
-        self.conflict_bar.hide()
+        self.bars.conflict_bar.hide()
         try:
             result = undo_last(self.folder)
         except ConflictError as exc:
@@ -400,35 +395,9 @@ class ReviewPane(QWidget):
         return True
 
     def _show_conflict(self, message: str, files: list[str]) -> None:
-        self.conflict_label.setText(f"<b>Not written.</b> {html.escape(message)}")
-        self.conflict_view.setHtml(self._conflict_details(files))
-        self.conflict_bar.show()
+        self.bars.show_conflict(message, files, self.proposal)
         self.status.setText("")
         self.conflict.emit(files)
-
-    def _conflict_details(self, files: list[str]) -> str:
-        """For each file, how the disk differs from what the proposal was made against."""
-        parts = []
-        for path in files:
-            change = None
-            if self.proposal is not None:
-                change = next((c for c in self.proposal.files if c.path == path), None)
-            parts.append(f"<b>{html.escape(path)}</b>")
-            if change is None:
-                continue
-            now = read_or_none(change.real_path)
-            then = change.original
-            if now is None or then is None:
-                parts.append("<i>" + ("deleted since" if now is None else "created since")
-                             + " the proposal</i>")  # fmt: skip
-                continue
-            diff = list(difflib.unified_diff(
-                then.decode(change.encoding, "replace").splitlines(),
-                now.decode(change.encoding, "replace").splitlines(),
-                "proposed against", "on disk now", lineterm="", n=1,
-            ))[:CONFLICT_DIFF_LINES]  # fmt: skip
-            parts.append("<pre>" + html.escape("\n".join(diff) or "(same text)") + "</pre>")
-        return "<br>".join(parts)
 
     def _show_error(self, message: str) -> None:
         self.status.setText(f'<span style="color:#cf222e;">{html.escape(message)}</span>')
