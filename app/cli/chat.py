@@ -104,12 +104,12 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from app.cli.code import folder_choice, report_context
     from app.core.errors import GenerationError
-    from app.core.llm.engine import Engine, ReplyStats, SamplingParams
+    from app.core.llm.engine import ReplyStats, SamplingParams
     from app.core.session.chat import ChatSession, SessionEvent
     from app.core.thinking.parser import Channel
     from app.core.thinking.policy import policy_by_name
 
-    engine = Engine()
+    engine = opt.engine_for(args)
     color = out.isatty() and not args.json
     thinking: list[str] = []
     answer: list[str] = []
@@ -197,11 +197,11 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
     from app.core.evals.compare import run_comparison
-    from app.core.llm.engine import Engine, SamplingParams
+    from app.core.llm.engine import SamplingParams
     from app.core.storage.json_file import atomic_write_text
     from app.core.thinking.policy import policy_by_name
 
-    engine = Engine()
+    engine = opt.engine_for(args)
     try:
         prompt = resolve_prompt(args.prompt, args.prompt_file, stdin_bytes())
         policy_a = policy_by_name(args.policy_a)
@@ -243,10 +243,10 @@ def _bench_thinking(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
     from app.core.evals import thinking_bench as tb
-    from app.core.llm.engine import Engine, SamplingParams
+    from app.core.llm.engine import SamplingParams
     from app.core.thinking.policy import policy_by_name
 
-    engine = Engine()
+    engine = opt.engine_for(args)
     out_dir = Path(args.out)
     try:
         policies = [policy_by_name(name.strip()) for name in args.policies.split(",") if name]

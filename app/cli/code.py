@@ -83,7 +83,7 @@ def report_context(context: WorkspaceContext, err: TextIO) -> None:
 def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.cli.edits import EXIT_OK, EXIT_PARTIAL, write_report
     from app.core.edits import accept_and_apply
-    from app.core.llm.engine import Engine, SamplingParams
+    from app.core.llm.engine import SamplingParams
     from app.core.session.chat import ChatSession
     from app.core.thinking.policy import policy_by_name
 
@@ -97,7 +97,7 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.think_budget is not None:
         session.policy = session.policy.with_budget(args.think_budget)
     session.force_thinking = args.force_thinking
-    engine = Engine()
+    engine = opt.engine_for(args)
     opt.load_model(engine, args, err, template=args.template)
     sampling = SamplingParams(
         temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed

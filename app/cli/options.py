@@ -15,6 +15,7 @@ from app.core.storage.settings import DEFAULT_CONTEXT
 
 if TYPE_CHECKING:
     from app.core.llm.engine import Engine, ModelInfo
+    from app.core.remote.engine import RemoteEngine
 
 POLICY_NAMES = "Unpruned, Balanced, Aggressive or Custom (the one saved in the app)"
 
@@ -64,7 +65,8 @@ def gpu_layer_count(text: str) -> int:
 
 
 MODEL_HELP = (
-    f"a GGUF file, or '{STARTER_KEY}' (default: the model last used in the app, else the starter)"
+    f"a GGUF file, '{STARTER_KEY}', or a server: https://host:8000/v1#model-name (API key from "
+    "LEANCODER_API_KEY or the keyring) (default: the model last used in the app, else the starter)"
 )
 
 
@@ -170,8 +172,21 @@ def add_json(parser: argparse.ArgumentParser, what: str = "print one JSON object
 # -- loading ----------------------------------------------------------------------------------
 
 
+def engine_for(args: argparse.Namespace) -> Engine | RemoteEngine:
+    """The engine `--model` asks for: a server's for an http(s) address, else the local one."""
+    from app.core.remote.endpoint import looks_remote
+
+    if looks_remote(getattr(args, "model", None)):
+        from app.core.remote.engine import RemoteEngine
+
+        return RemoteEngine()
+    from app.core.llm.engine import Engine
+
+    return Engine()
+
+
 def load_model(
-    engine: Engine,
+    engine: Engine | RemoteEngine,
     args: argparse.Namespace,
     err: TextIO,
     *,
@@ -179,8 +194,13 @@ def load_model(
 ) -> ModelInfo:
     """Load `args.model` (or the app's last model, else the starter) the way the window does:
     through the fit plan, an explicit --ctx or --gpu-layers kept as the user's wish. The plan's
-    reason and the load's notes go to `err` as `note:` lines."""
+    reason and the load's notes go to `err` as `note:` lines. A RemoteEngine connects to the
+    server `--model` names instead (its notes say which thinking controls the server allows)."""
+    from app.core.remote.engine import RemoteEngine
     from app.core.session.load_plan import load_planned, resolve_cli_model, wished_options
+
+    if isinstance(engine, RemoteEngine):
+        return _connect_remote(engine, args, err, template)
 
     path, note = resolve_cli_model(getattr(args, "model", None))
     if note:
@@ -197,6 +217,30 @@ def load_model(
         info.notes.append(
             f"Context {asked:,} reduced to the model's trained {info.n_ctx_train:,} tokens."
         )
+    print_load_notes(info, err)
+    return info
+
+
+def _connect_remote(
+    engine: RemoteEngine, args: argparse.Namespace, err: TextIO, template: str
+) -> ModelInfo:
+    from pathlib import Path
+
+    from app.core.remote.config import api_key_for, load_remote_config
+    from app.core.remote.endpoint import parse_endpoint
+    from app.core.remote.engine import RemoteOptions
+
+    spec = parse_endpoint(args.model)
+    saved = load_remote_config()
+    same = saved.endpoint and parse_endpoint(saved.endpoint).base_url == spec.base_url
+    gguf = saved.template_gguf if same else ""
+    options = RemoteOptions(
+        api_key=api_key_for(spec),
+        n_ctx=getattr(args, "ctx", None) or (saved.n_ctx if same else 0) or None,
+        template="default" if template == "default" else "model",
+        template_gguf=Path(gguf).expanduser() if gguf else None,
+    )
+    info = engine.connect(spec, options)
     print_load_notes(info, err)
     return info
 

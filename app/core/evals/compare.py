@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.llm.chat_template import Message
-from app.core.llm.engine import CancelToken, Engine, GenerationEvent, ReplyStats, SamplingParams
+from app.core.llm.engine import CancelToken, GenerationEvent, ReplyStats, SamplingParams
+from app.core.llm.engine_types import ChatEngine
 from app.core.thinking.parser import Channel
 from app.core.thinking.policy import ThinkingPolicy
 
@@ -109,7 +110,7 @@ class Comparison:
 
 
 def run_comparison(
-    engine: Engine,
+    engine: ChatEngine,
     messages: Sequence[Message],
     policy_a: ThinkingPolicy,
     policy_b: ThinkingPolicy,

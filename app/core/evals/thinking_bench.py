@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.errors import LeanCoderError
-from app.core.llm.engine import Engine, SamplingParams
+from app.core.llm.engine import SamplingParams
+from app.core.llm.engine_types import ChatEngine
 from app.core.storage.paths import resources_dir
 from app.core.thinking.parser import Channel
 from app.core.thinking.policy import ThinkingPolicy
@@ -102,7 +103,7 @@ def is_correct(task: Task, answer: str) -> bool:
 
 
 def run_bench(
-    engine: Engine,
+    engine: ChatEngine,
     tasks: Sequence[Task],
     policies: Sequence[ThinkingPolicy],
     sampling: SamplingParams,

@@ -4,13 +4,16 @@ and what a loaded model is. Plain data, so front ends and tests can use them wit
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from app.core.llm.kv_shift import CacheMode
 from app.core.llm.threads import FrontEnd
+from app.core.thinking.filler_words import FillerMatch
 from app.core.thinking.parser import Channel, ThinkingFormat
+from app.core.thinking.policy import ThinkingPolicy
 
 GIB = 1024**3
 # Compute buffers, logits, the runtime itself: what a load costs beyond weights and KV cache.
@@ -81,6 +84,8 @@ class ReplyStats:
     thinking_held_tokens: int = 0  # thinking tokens still held in the KV cache after compaction
     thinking_evicted_tokens: int = 0  # thinking tokens evicted from the KV cache mid-reply
     kv_compactions: int = 0  # times the thinking span was compacted in this reply
+    requests: int = 0  # HTTP requests a remote reply took (app.core.remote): 1 + interventions
+    resent_prompt_tokens: int = 0  # prompt tokens re-sent by those extra requests (remote)
 
     @property
     def generated_tokens(self) -> int:
@@ -146,3 +151,28 @@ class ModelInfo:
     n_threads: int = 0
     n_threads_batch: int = 0
     supports_tools: bool = False  # the chat template renders `tools` (function calling)
+
+
+class ChatEngine(Protocol):
+    """What a conversation, Compare and bench-thinking need of an engine: the local `Engine`
+    (app.core.llm.engine) and a server's `RemoteEngine` (app.core.remote.engine) both are one."""
+
+    info: ModelInfo | None
+
+    def generate(
+        self,
+        messages: Sequence[dict[str, str]],
+        sampling: SamplingParams | None = None,
+        cancel: CancelToken | None = None,
+        policy: ThinkingPolicy | None = None,
+        stop_thinking: CancelToken | None = None,
+        force_thinking: bool = False,
+    ) -> Iterator[GenerationEvent]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def reset_cache(self) -> None: ...
+
+    def unload(self) -> None: ...
+
+    def filler_matches(self, words: Sequence[str]) -> list[FillerMatch]: ...

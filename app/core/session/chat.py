@@ -26,7 +26,8 @@ from app.core.edits.feedback import MAX_RETRIES
 from app.core.edits.proposal import Proposal
 from app.core.errors import LeanCoderError
 from app.core.llm.chat_template import Message
-from app.core.llm.engine import CancelToken, Engine, GenerationEvent, ReplyStats, SamplingParams
+from app.core.llm.engine import CancelToken, GenerationEvent, ReplyStats, SamplingParams
+from app.core.llm.engine_types import ChatEngine
 from app.core.session.meters import PromptBreakdown, prompt_breakdown
 from app.core.storage import chat_store
 from app.core.storage.chat_store import ChatStore
@@ -120,7 +121,7 @@ class ChatSession:
         ]
 
     def build_messages(
-        self, engine: Engine, history: Sequence[Message] | None = None
+        self, engine: ChatEngine, history: Sequence[Message] | None = None
     ) -> tuple[list[Message], WorkspaceContext | None]:
         """The exact messages for the next request, and the folder context they carry."""
         info = engine.info
@@ -151,7 +152,7 @@ class ChatSession:
 
     def send(
         self,
-        engine: Engine,
+        engine: ChatEngine,
         text: str,
         sampling: SamplingParams | None = None,
         *,
@@ -203,7 +204,7 @@ class ChatSession:
 
     def _stream_reply(
         self,
-        engine: Engine,
+        engine: ChatEngine,
         messages: list[Message],
         sampling: SamplingParams | None,
         cancel: CancelToken | None,
