@@ -17,8 +17,8 @@ Modules
   generation per request with its own cancel flag and bounded buffer, and `ServerActivity`.
 - responses: chunk, message and usage objects in OpenAI's shapes; stop strings.
 - app: `create_app(service, config, hooks)` -> the Starlette app (routes, middleware).
-- runner: `ServerThread` (uvicorn on its own thread, for the window and tests) and
-  `serve_forever` (the CLI).
+- runner: `ServerThread(app, config)`: uvicorn on its own thread (`start() -> url`, `stop()`),
+  for the window, `leancoder serve` and tests.
 
 The seam for tool calls (app/server/tool_calls.py, built on this)
 - `app.server.hooks.ChatHooks` has two functions the chat route calls:
@@ -34,9 +34,11 @@ The seam for tool calls (app/server/tool_calls.py, built on this)
   finish_reason "tool_calls" when any delta carried tool calls. An ApiError from the filter
   becomes the error response (not streaming) or an SSE `{"error": ...}` event before
   `data: [DONE]` (streaming).
-- `app.server.hooks.default_hooks()` is what `leancoder serve` and the window use; the tool-call
-  module plugs in there. Requests' messages keep every field a client sent (assistant
-  `tool_calls`, `tool` role messages with `tool_call_id`); only `content` is normalised to text.
+- `app.server.hooks.default_hooks(model_info)` is what `create_app` uses when given no hooks
+  (`leancoder serve`, the window); the tool-call module plugs in there. `model_info()` returns
+  the loaded model's ModelInfo (or None). Requests' messages keep every field a client sent
+  (assistant `tool_calls`, `tool` role messages with `tool_call_id`); only `content` is
+  normalised to text.
 
 Load and faults: one generation runs at a time; at most `ServerConfig.queue_limit` (16) wait, then
 503 with Retry-After. A client that disconnects sets its request's cancel flag (the engine stops

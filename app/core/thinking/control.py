@@ -7,7 +7,9 @@ ever acts inside the thinking span; the answer is never touched.
 Closing follows llama.cpp's reasoning-budget sampler (IDLE -> COUNTING -> FORCING -> DONE, re-armed
 for every thinking block) with one improvement: at the budget it lets the model finish the word it
 is writing (up to a few tokens) and a pending UTF-8 character, then writes the policy's message and
-the format's own end marker, so the closing reads as the model's own sentence.
+the format's own end marker, so the closing reads as the model's own sentence. A policy's
+`turn_budget` bounds all thinking blocks of a reply together: it is never re-armed, so once it is
+spent a block the model reopens is closed at its first token.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ _BOUNDARY_END = (" ", "\n", "\t", ".", ",", ";", ":", "!", "?", ")", "]")
 class ThinkingCounters:
     suppressed: int = 0  # sampling steps where a filler word was the model's top choice
     forced_tokens: int = 0  # tokens LeanCoder wrote into the thinking (closings, hints)
-    budget_hits: int = 0
+    budget_hits: int = 0  # closings at a budget, per block or per turn
+    turn_budget_hits: int = 0  # of those, closings because the reply's turn budget was spent
     loops_broken: int = 0
     hints: int = 0
     stopped_by_user: int = 0
@@ -108,6 +111,7 @@ class ThinkingController:
         self._loop = LoopDetector(policy.loop_ngram, policy.loop_repeats)
         self._end = end_marker_for(fmt)
         self._block_tokens = 0
+        self._turn_tokens = 0  # thinking tokens of every block of this reply (never re-armed)
         self._hinted = False
         self._looping = False
         self._finishing = 0
@@ -120,6 +124,10 @@ class ThinkingController:
     @property
     def block_tokens(self) -> int:
         return self._block_tokens
+
+    @property
+    def turn_tokens(self) -> int:
+        return self._turn_tokens
 
     def on_block_open(self) -> None:
         """A thinking block began: re-arm the budget, the hint and the loop detector."""
@@ -172,6 +180,7 @@ class ThinkingController:
         elif self._early_exit is not None and self._confident_trial(token, text):
             return self._close("early_exit")
         self._block_tokens += 1
+        self._turn_tokens += 1
         self._last_text = text
         if self.policy.loop_breaker and self._loop.add(token, text):
             self._looping = True
@@ -194,6 +203,9 @@ class ThinkingController:
         budget = self.policy.budget
         if budget is not None and self._block_tokens >= budget:
             return "budget"
+        turn_budget = self.policy.turn_budget
+        if turn_budget is not None and self._turn_tokens >= turn_budget:
+            return "turn_budget"
         if self._looping:
             return "loop"
         return None
@@ -202,6 +214,12 @@ class ThinkingController:
         if reason == "budget":
             self.counters.budget_hits += 1
             message = self.policy.budget_message if self.policy.budget else ""
+        elif reason == "turn_budget":
+            self.counters.budget_hits += 1
+            # Only the first closing explains itself: a reopened block is closed silently.
+            first = self.counters.turn_budget_hits == 0
+            self.counters.turn_budget_hits += 1
+            message = self.policy.budget_message if first and self.policy.turn_budget else ""
         elif reason == "loop":
             self.counters.loops_broken += 1
             message = self.policy.loop_message

@@ -30,6 +30,9 @@ class ThinkingPolicy:
     # None: hard ban (logit -inf). A number: subtract it from the filler tokens' logits.
     filler_penalty: float | None = None
     budget: int | None = None  # thinking tokens per thinking block; 0: no thinking; None: no cap
+    # Thinking tokens for the whole reply, all its blocks together (llama.cpp's budget re-arms per
+    # block, so a model that reopens its thinking is never bounded); None: no cap.
+    turn_budget: int | None = None
     budget_message: str = DEFAULT_BUDGET_MESSAGE
     soft_budget_fraction: float | None = None  # inject `soft_hint` once at this share of budget
     soft_hint: str = DEFAULT_SOFT_HINT
@@ -53,6 +56,7 @@ class ThinkingPolicy:
         return (
             self.suppress_fillers
             or self.budget is not None
+            or self.turn_budget is not None
             or self.loop_breaker
             or self.soft_budget_fraction is not None
             or self.early_exit
