@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from app.core.models.display_name import readable_model_name
 from app.core.storage import chat_store
 from app.ui.chat_view import MessageWidget
 from tests.ui_support import (
@@ -214,7 +215,7 @@ def test_bad_model_file_shows_an_error_and_the_app_recovers(
     with qtbot.waitSignal(window.bridge.loadFailed, timeout=LOAD_TIMEOUT_MS):
         window.load_model(str(bad))
     assert window.model_info is loaded
-    assert loaded.name in window.model_label.text()
+    assert window.model_label.text().startswith(readable_model_name(loaded.path, loaded.name))
     assert window.send_button.isEnabled()
     assert window.model_picker.current_spec() == "starter"
     second_box = window.error_box

@@ -14,6 +14,8 @@ from pytestqt.qtbot import QtBot
 from app.core.llm.engine import LoadOptions, ReplyStats
 from app.core.thinking.parser import ThinkingFormat
 from app.core.thinking.policy import ThinkingPolicy
+from app.ui.meter_bars import theme_colour
+from app.ui.theme import LIGHT
 from app.ui.thinking_meter import ThinkingMeter
 from tests.ui_support import (
     LOAD_TIMEOUT_MS,
@@ -47,13 +49,13 @@ def test_stop_thinking_closes_thinking_and_the_answer_follows(
     window = make_window(load=False)
     window.policy_picker.setCurrentText("Unpruned")
     load_thinking_starter(qtbot, window, starter_path)
-    assert "Unpruned, no budget" in window.thinking_meter.label.text()
+    assert "Unpruned, no budget" in window.thinking_meter.summary
 
     type_and_send(qtbot, window, "Tell me a long story about a robot who paints.")
     live = window.chat_view.messages[-1]
     qtbot.waitUntil(lambda: live.thinking_tokens >= 5, timeout=30_000)
     qtbot.waitUntil(window.stop_thinking_button.isEnabled, timeout=5_000)
-    assert window.thinking_meter.label.text().startswith("Thinking ")
+    assert window.thinking_meter.summary.startswith("Thinking ")
     window.stop_thinking_button.click()
     # The answer follows; once it is under way, stop it (a long story is not the point here).
     qtbot.waitUntil(lambda: bool(live.answer.strip()), timeout=30_000)
@@ -76,14 +78,14 @@ def test_budget_meter_fills_red_at_the_budget_and_the_policy_is_stored(
     window = make_window(load=False)
     window.policy_picker.setCurrentText("Aggressive")
     load_thinking_starter(qtbot, window, starter_path)
-    assert window.thinking_meter.label.text() == "Thinking: Aggressive, budget 768"
+    assert window.thinking_meter.summary == "Thinking: Aggressive, budget 768"
     # A Custom 40-token budget, and greedy sampling so the reply is the same on every run: the
     # starter would think on past 40 tokens here, so the budget closes its thinking (measured:
     # 40 thinking tokens, a word boundary at the budget, then 27 forced closing tokens).
     window.settings.temperature = 0.0
     window.settings.custom_policy = ThinkingPolicy(budget=40).to_dict()
     window.policy_picker.setCurrentText("Custom")
-    assert window.thinking_meter.label.text() == "Thinking: Custom, budget 40"
+    assert window.thinking_meter.summary == "Thinking: Custom, budget 40"
     assert window.settings.policy == "Custom"
 
     type_and_send(qtbot, window, "Is 17 a prime number?")
@@ -94,37 +96,37 @@ def test_budget_meter_fills_red_at_the_budget_and_the_policy_is_stored(
     assert reply.stats["policy"] == "Custom"
     assert (reply.stats["budget_hits"], reply.stats["thinking_block_tokens"]) == (1, 40)
     meter = window.thinking_meter
-    assert meter.label.text() == "Thinking 40 / 40 · 27 forced"
-    assert meter.bar.value() == 1000 and meter.level == "full"
-    assert meter.bar.styleSheet() == "QProgressBar::chunk { background: #cf222e; }"  # red
+    assert meter.summary == "Thinking 40 / 40 · 27 forced"
+    assert meter.bar.fraction == 1.0 and meter.level == "full"
+    assert meter.bar.segments == [(40, "full")]
+    assert theme_colour("full", LIGHT).name() == "#cf222e"  # red
     # The context meter adds up prompt and reply; the memory meter shows the model and KV cache.
     assert (reply.stats["prompt_tokens"], reply.stats["generated_tokens"]) == (20, 100)
     assert window.context_meter.text() == "Context 120 / 1,024 (12%)"
-    assert "thinking:" in window.context_meter.toolTip()
-    assert window.memory_meter.text().startswith("model ")
-    assert "RSS" in window.memory_meter.text()
+    assert window.context_meter.usage is not None
+    assert window.context_meter.usage.thinking == reply.stats["thinking_tokens"]
+    assert "thinking" in window.context_meter.toolTip()
+    assert "model " in window.memory_meter.text() and "KV " in window.memory_meter.text()
+    assert window.memory_meter.text().startswith("RSS ")
 
 
 @pytest.mark.parametrize(
-    ("used", "bar", "level", "colour"),
+    ("used", "fraction", "level", "colour"),
     [
-        (10, 250, "ok", None),  # green is the bar's starting colour: no style sheet yet
-        (31, 775, "ok", None),
-        (32, 800, "warn", "#d29922"),  # amber from 80%
-        (39, 975, "warn", "#d29922"),
-        (40, 1000, "full", "#cf222e"),  # red at the budget
-        (46, 1000, "full", "#cf222e"),  # finishing the last word may pass it
+        (10, 0.25, "ok", "#2da44e"),  # green
+        (31, 0.775, "ok", "#2da44e"),
+        (32, 0.8, "warn", "#d29922"),  # amber from 80%
+        (39, 0.975, "warn", "#d29922"),
+        (40, 1.0, "full", "#cf222e"),  # red at the budget
+        (46, 1.0, "full", "#cf222e"),  # finishing the last word may pass it
     ],
 )
 def test_the_meter_turns_amber_at_80_percent_and_red_at_the_budget(
-    qtbot: QtBot, used: int, bar: int, level: str, colour: str | None
+    qtbot: QtBot, used: int, fraction: float, level: str, colour: str
 ) -> None:
     meter = ThinkingMeter()
     qtbot.addWidget(meter)
     meter.update_stats(ReplyStats(thinking_block_tokens=used, suppressed_tokens=3), 40)
-    assert meter.label.text() == f"Thinking {used} / 40 · 3 suppressed"
-    assert meter.bar.value() == bar and meter.level == level
-    if colour is None:
-        assert meter.bar.styleSheet() == ""
-    else:
-        assert meter.bar.styleSheet() == f"QProgressBar::chunk {{ background: {colour}; }}"
+    assert meter.summary == f"Thinking {used} / 40 · 3 suppressed"
+    assert meter.bar.fraction == pytest.approx(fraction) and meter.level == level
+    assert theme_colour(meter.bar.segments[0][1], LIGHT).name() == colour

@@ -59,7 +59,7 @@ class LiveReply(QObject):
         w.chat_view.begin_live(self.widget)
         sampling = SamplingParams(temperature=w.settings.temperature)
         self.request = w.bridge.send(session, text, sampling)
-        w.speed_label.setText("thinking about it…")
+        w.speed_meter.waiting()
         w.update_controls()
 
     def _on_events(self, request: int) -> None:
@@ -77,7 +77,7 @@ class LiveReply(QObject):
         if latest is not None and self.widget is not None:
             w = self._window
             self.widget.thinking_tokens = latest.thinking_tokens
-            w.speed_label.setText(f"{latest.decode_tokens_per_s:.1f} tok/s")
+            w.speed_meter.update_stats(latest)
             self._show_context(latest)
             if self.thinking or latest.thinking_tokens:
                 w.thinking_meter.update_stats(latest, self._policy.budget if self._policy else None)
@@ -138,7 +138,7 @@ class LiveReply(QObject):
         self.widget = None
         self.thinking = False
         if stats is not None:
-            w.speed_label.setText(f"{stats.decode_tokens_per_s:.1f} tok/s")
+            w.speed_meter.update_stats(stats)
             self._show_context(stats)
             if not self._edit_mode or stats.finish_reason == "cancelled":
                 self._finish()

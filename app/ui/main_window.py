@@ -20,8 +20,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -37,6 +35,7 @@ from app.core.session.chat import ChatSession
 from app.core.storage.chat_store import ChatStore
 from app.core.storage.settings import Settings
 from app.core.thinking.policy import ThinkingPolicy
+from app.ui.chat_list import ChatListPanel
 from app.ui.chat_view import ChatView, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
 from app.ui.engine_bridge import EngineBridge
@@ -44,13 +43,15 @@ from app.ui.error_dialog import app_error_reporter
 from app.ui.gguf_files import dropped_gguf
 from app.ui.help_menu import HelpMenu
 from app.ui.live_reply import LiveReply
+from app.ui.menus import WindowShell
+from app.ui.meters_panel import add_meters_toolbar
 from app.ui.model_loading import ModelLoading
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.policy_picker import PolicyPicker, fast_kv_action
 from app.ui.prompt_edit import PromptEdit
-from app.ui.resource_meters import ContextMeter, MemoryMeter
-from app.ui.thinking_meter import ThinkingMeter
+from app.ui.window_state import WindowState
+from app.ui.window_theme import install_look
 
 if TYPE_CHECKING:
     from app.ui.compare_view import CompareWindow
@@ -123,8 +124,8 @@ class MainWindow(QMainWindow):
         self.help_menu = HelpMenu(self, self.menuBar().addMenu("&Help"))
         self.errors = app_error_reporter()  # unexpected errors: a dialog with the log's path
 
-        self.chat_list = QListWidget(self)
-        self.chat_list.setMinimumWidth(180)
+        self.chats = ChatListPanel(self.store, self)  # search, rename, delete with undo
+        self.chat_list = self.chats.list
         self.chat_view = ChatView(self)
         self.prompt = PromptEdit(self)
         self.prompt.setPlaceholderText("Ask about code… (Enter sends, Shift+Enter for a new line)")
@@ -147,7 +148,7 @@ class MainWindow(QMainWindow):
         center_layout.addWidget(self.chat_view, 1)
         center_layout.addLayout(input_row)
         splitter = QSplitter(self)
-        splitter.addWidget(self.chat_list)
+        splitter.addWidget(self.chats)
         splitter.addWidget(center)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 880])
@@ -159,16 +160,14 @@ class MainWindow(QMainWindow):
         self.load_progress.setRange(0, 100)
         self.load_progress.setMaximumWidth(160)
         self.load_progress.hide()
-        self.speed_label = QLabel("", self)
-        self.thinking_meter = ThinkingMeter(self)
-        self.context_meter = ContextMeter(self)
-        self.memory_meter = MemoryMeter(self)
         status.addWidget(self.model_label, 1)
-        status.addPermanentWidget(self.thinking_meter)
-        status.addPermanentWidget(self.context_meter)
-        status.addPermanentWidget(self.memory_meter)
         status.addPermanentWidget(self.load_progress)
-        status.addPermanentWidget(self.speed_label)
+        self.meters = add_meters_toolbar(self)  # thinking, context, memory, speed: always shown
+        self.thinking_meter, self.context_meter = self.meters.thinking, self.meters.context
+        self.memory_meter, self.speed_meter = self.meters.memory, self.meters.speed
+        self.theme = install_look(self)  # View > Theme / Meters, icons
+        self.shell = WindowShell(self)  # File and Chat menus, every shortcut, the context size
+        self.state = WindowState(self)  # geometry, docks, folder: restored by create_main_window
         self.update_controls()
 
     def _connect(self) -> None:
@@ -185,7 +184,10 @@ class MainWindow(QMainWindow):
         self.policy_picker.policyChanged.connect(self._on_policy_changed)
         self.edit_policy_action.triggered.connect(lambda: self.policy_picker.edit(self.bridge))
         self.fast_kv_action.toggled.connect(self._on_fast_kv_toggled)  # saved with the settings
-        self.chat_list.itemClicked.connect(self._on_chat_clicked)
+        self.chats.chatOpened.connect(self._on_chat_clicked)
+        self.chats.chatDeleted.connect(lambda c: self.new_chat() if c == self.chat_id else None)
+        self.chats.chatRestored.connect(self._on_chat_clicked)
+        self.chats.note.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.bridge.jobFailed.connect(self.errors.report)
 
     # -- state ---------------------------------------------------------------------------------
@@ -200,8 +202,8 @@ class MainWindow(QMainWindow):
         self.stop_button.setEnabled(self.generating)
         self.stop_thinking_button.setEnabled(self.generating and self.live.thinking)
         self.model_picker.setEnabled(not busy)
-        self.chat_list.setEnabled(not self.generating)
-        self.new_chat_action.setEnabled(not self.generating)
+        if hasattr(self, "shell"):  # the list stays usable: only rewriting history waits
+            self.shell.update_actions()
         self.compare_action.setEnabled(self.model_info is not None and not busy)
 
     def show_error(self, title: str, message: str) -> None:
@@ -248,25 +250,22 @@ class MainWindow(QMainWindow):
         return self.session.chat_id
 
     def refresh_chat_list(self) -> None:
-        self.chat_list.clear()
-        for chat in self.store.list_chats():
-            item = QListWidgetItem(chat.title)
-            item.setData(Qt.ItemDataRole.UserRole, chat.id)
-            self.chat_list.addItem(item)
-            if chat.id == self.chat_id:
-                self.chat_list.setCurrentItem(item)
+        self.chats.current_id = self.chat_id
+        self.chats.refresh()
 
     def new_chat(self) -> None:
-        if self.generating:
-            return
+        self.shell.chat_actions.leave_current()  # a streaming reply goes on, saved, unseen
         self.session = ChatSession(self.store)
         self.chat_view.clear()
-        self.chat_list.clearSelection()
+        self.meters.clear_reply()  # no figure outlives its conversation
+        self.chats.select(None)
         self.prompt.setFocus()
 
     def open_chat(self, chat_id: int) -> None:
+        self.shell.chat_actions.leave_current()
         self.session = ChatSession(self.store, chat_id)
         self.chat_view.show_stored(self.store.messages(chat_id))
+        self.meters.clear_reply()
 
     def open_latest_chat(self) -> None:
         """Start where the user left off: the most recently active chat, if any."""
@@ -275,9 +274,9 @@ class MainWindow(QMainWindow):
             self.open_chat(chats[0].id)
             self.refresh_chat_list()
 
-    def _on_chat_clicked(self, item: QListWidgetItem) -> None:
-        if not self.generating:
-            self.open_chat(int(item.data(Qt.ItemDataRole.UserRole)))
+    def _on_chat_clicked(self, chat_id: int) -> None:
+        self.open_chat(chat_id)
+        self.chats.select(chat_id)
 
     # -- replies -------------------------------------------------------------------------------
 
@@ -329,6 +328,7 @@ class MainWindow(QMainWindow):
             self.model_menu.import_file(path)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.state.save_layout()
         if self.compare_window is not None:
             self.compare_window.close()
         self.code.shutdown()

@@ -15,12 +15,11 @@ import html
 
 from markdown_it import MarkdownIt
 from pygments import highlight
-from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
-CODE_BACKGROUND = "#f4f5f7"
-_FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="default")
+from app.ui import theme
+
 # Guessing a lexer reads the whole block; past this size an unlabelled block stays plain.
 GUESS_LIMIT = 20_000
 
@@ -37,10 +36,12 @@ def _highlight_code(code: str, lang: str, _attrs: object = None) -> str:
             lexer = guess_lexer(code)
         except ClassNotFound:
             lexer = None
-    body = highlight(code, lexer, _FORMATTER) if lexer is not None else html.escape(code)
+    # The theme's pygments style and background (app.ui.theme: readable in light and dark).
+    formatter, background = theme.code_formatter(), theme.current().code_background
+    body = highlight(code, lexer, formatter) if lexer is not None else html.escape(code)
     return (
         f'<table width="100%" cellpadding="8" cellspacing="0" '
-        f'style="background-color:{CODE_BACKGROUND}; margin-top:4px; margin-bottom:4px;">'
+        f'style="background-color:{background}; margin-top:4px; margin-bottom:4px;">'
         f'<tr><td><pre style="margin:0; font-family:monospace; white-space:pre-wrap;">{body}'
         f"</pre></td></tr></table>"
     )

@@ -9,8 +9,8 @@ from PySide6.QtCore import QObject
 
 from app.core.errors import LeanCoderError
 from app.core.llm.engine import LoadOptions, ModelInfo
+from app.core.models.display_name import readable_model_name
 from app.core.models.starter import resolve_model
-from app.core.thinking.parser import ThinkingFormat
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
@@ -83,14 +83,11 @@ class ModelLoading(QObject):
     def show_label(self) -> None:
         w = self._window
         info = w.model_info
-        w.thinking_meter.set_idle(info.thinking_format if info else None, w.policy)
-        w.memory_meter.set_model(info)
+        w.meters.set_model(info, w.policy)
         if info is None:
             w.model_label.setText("No model loaded")
             return
-        thinking = (
-            "no thinking format"
-            if info.thinking_format is ThinkingFormat.NONE
-            else f"thinking: {info.thinking_format.value}"
-        )
-        w.model_label.setText(f"{info.name} · context {info.n_ctx:,} · {thinking}")
+        # One short line: the thinking format is the thinking meter's to show, not repeated here.
+        name = readable_model_name(info.path, info.name)
+        w.model_label.setText(f"{name} · context {info.n_ctx:,}")
+        w.model_label.setToolTip(f"{info.path}\n{info.architecture}, {info.n_params:,} parameters")

@@ -32,6 +32,8 @@ class Settings:
     n_threads: int = 0
     # Prompts, replies and file contents go into the log only when on (app.core.storage.logs).
     log_content: bool = False
+    # The window's colours: "system" follows the desktop's light/dark scheme (app.ui.theme).
+    theme: str = "system"
 
     def remember_model(self, spec: str) -> None:
         self.last_model = spec
@@ -58,4 +60,5 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "custom_policy": dict,
     "kv_fast_mode": bool,
     "log_content": bool,
+    "theme": str,
 }
