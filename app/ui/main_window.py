@@ -50,6 +50,7 @@ from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.policy_picker import PolicyPicker, fast_kv_action
 from app.ui.prompt_edit import PromptEdit
+from app.ui.welcome import WelcomePanel
 from app.ui.window_state import WindowState
 from app.ui.window_theme import install_look
 
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
         self.thinking_meter, self.context_meter = self.meters.thinking, self.meters.context
         self.memory_meter, self.speed_meter = self.meters.memory, self.meters.speed
         self.theme = install_look(self)  # View > Theme / Meters, icons
+        self.welcome = WelcomePanel(self)  # an empty chat: the model's status, example prompts
         self.shell = WindowShell(self)  # File and Chat menus, every shortcut, the context size
         self.state = WindowState(self)  # geometry, docks, folder: restored by create_main_window
         self.update_controls()

@@ -1,7 +1,10 @@
 """The firewall settings: hub mirror, proxy, certificates, access token, offline mode.
 
 Nothing is saved until every field is valid; a problem is shown under the form in one sentence and
-the dialog stays open. Saved settings apply to the next download (app.core.models.network).
+the dialog stays open. Once shown, the problem is checked again as the user types and goes away as
+soon as the fields are valid. The fields are wide enough for their placeholders, and the dialog's
+text names no shell command and no raw OS error. Saved settings apply to the next download
+(app.core.models.network).
 
 Signals:
     settingsSaved(object)   the NetworkSettings as written to disk
@@ -36,6 +39,7 @@ from app.core.models.network import (
     load_network_settings,
     save_network_settings,
 )
+from app.ui import theme
 
 TRUST_SYSTEM, TRUST_CERTIFI, TRUST_FILE = 0, 1, 2
 
@@ -68,13 +72,13 @@ class NetworkSettingsDialog(QDialog):
         self.browse = QPushButton("Browse…")
         self.token = QLineEdit(self._original.token)
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("for gated models; empty: the token from `hf auth login`")
+        self.token.setPlaceholderText("for gated models; empty: the Hugging Face token saved here")
         self.show_token = QCheckBox("Show")
         self.offline = QCheckBox("Offline mode: never use the network")
         self.offline.setChecked(self._original.offline)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #b3261e;")
+        self.error.setStyleSheet(f"color: {theme.current().full};")
         self.error.hide()
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -97,6 +101,11 @@ class NetworkSettingsDialog(QDialog):
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         self._sync_offline(self.offline.isChecked())
+        for field in (self.endpoint, self.proxy, self.ca_file, self.token):
+            field.textChanged.connect(self._recheck)
+        self.trust.currentIndexChanged.connect(self._recheck)
+        self.offline.toggled.connect(self._recheck)
+        self._fit_placeholders()
 
     def _layout(self) -> None:
         form = QFormLayout()
@@ -116,6 +125,23 @@ class NetworkSettingsDialog(QDialog):
         layout.addWidget(self.offline)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+
+    def _fit_placeholders(self) -> None:
+        """Each field at least as wide as its placeholder, so no hint is cut off."""
+        for field in (self.endpoint, self.proxy, self.ca_file, self.token):
+            text = field.placeholderText() or field.text()
+            field.setMinimumWidth(field.fontMetrics().horizontalAdvance(text) + 24)
+
+    def _recheck(self) -> None:
+        """A problem on screen is checked again on each change and cleared once fixed."""
+        if self.error.isHidden():
+            return
+        try:
+            self.current_settings().validated()
+        except NetworkSettingsError as exc:
+            self.error.setText(str(exc))
+            return
+        self.error.hide()
 
     def current_settings(self) -> NetworkSettings:
         """What the form says now (not yet validated)."""
@@ -139,7 +165,8 @@ class NetworkSettingsDialog(QDialog):
             self.error.show()
             return
         except OSError as exc:
-            self.error.setText(f"Cannot save the settings: {exc.strerror or exc}.")
+            reason = exc.strerror or "the file could not be written"
+            self.error.setText(f"Cannot save the settings: {reason.lower()}.")
             self.error.show()
             return
         self.error.hide()

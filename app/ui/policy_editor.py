@@ -1,7 +1,10 @@
 """The Custom thinking policy: every knob of `ThinkingPolicy` visible and editable.
 
 The form is built from the dataclass's fields, so a knob added to the policy shows up here without
-a UI change; labels and tooltips below say what each one does. The filler word list is edited as
+a UI change (in "Other settings" until it is given a group); labels and tooltips below say what
+each one does, and each group opens with one sentence on what it is for. The editor starts from
+the preset selected in the window (or the saved Custom policy), and it scrolls inside a dialog
+sized to fit the screen. The filler word list is edited as
 text, and the tokens it matches in the loaded model's vocabulary are listed (fetched on the model
 thread), so the user sees exactly what will be suppressed.
 
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,10 +29,12 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -36,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from app.core.thinking.filler_words import FillerMatch, normalise_words
 from app.core.thinking.policy import PRESETS, ThinkingPolicy
+from app.ui.dialog_geometry import fit_and_centre
 
 CUSTOM = "Custom"
 HIDDEN = {"name", "extra"}
@@ -46,7 +53,11 @@ LABELS: dict[str, tuple[str, str]] = {
         "Filler penalty",
         "Off: ban the words outright. On: subtract this from their logits (a soft push)",
     ),
-    "budget": ("Thinking budget (tokens)", "Off: no cap. 0: no thinking at all"),
+    "budget": ("Thinking budget (tokens)", "Per thinking block. Off: no cap. 0: no thinking"),
+    "turn_budget": (
+        "Budget for the whole reply",
+        "Thinking tokens of all the reply's thinking blocks together. Off: no cap",
+    ),
     "budget_message": ("Budget message", "Written before the closing tag when the budget ends"),
     "soft_budget_fraction": (
         "Wrap-up hint at",
@@ -67,6 +78,37 @@ LABELS: dict[str, tuple[str, str]] = {
     "early_exit_min_tokens": ("Early exit: not before", "Thinking tokens before the first trial"),
     "early_exit_interval": ("Early exit: interval", "Thinking tokens between two trials"),
 }
+
+
+# (title, one-line explanation, field names; "x*" is every field starting with x), in order.
+GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "Budget",
+        "How many tokens the model may think before LeanCoder closes its thinking.",
+        ("budget", "turn_budget", "budget_message", "soft_budget_fraction", "soft_hint",
+         "thinking_kv*", "kv_*"),
+    ),
+    (
+        "Filler words",
+        "Words like \u201cwait\u201d and \u201chmm\u201d that start needless second-guessing.",
+        ("suppress_fillers", "filler_words", "filler_penalty"),
+    ),
+    ("Loops", "Stop thinking that repeats itself.", ("loop_*",)),
+    (
+        "Early exit",
+        "Try an answer at a reflection point and stop thinking if the model is already sure.",
+        ("early_exit*",),
+    ),
+)
+OTHER_GROUP = ("Other settings", "Knobs without a group yet.")
+
+
+def _group_of(name: str) -> str:
+    for title, _about, members in GROUPS:
+        for m in members:
+            if name == m or (m.endswith("*") and name.startswith(m[:-1])):
+                return title
+    return OTHER_GROUP[0]
 
 
 def _optional(type_text: str) -> bool:
@@ -156,34 +198,65 @@ class PolicyEditor(QDialog):
     policySaved = Signal(object)
     matchesRequested = Signal(object)
 
-    def __init__(self, policy: ThinkingPolicy, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, policy: ThinkingPolicy, parent: QWidget | None = None, selected: str | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Custom thinking policy")
-        self.resize(620, 720)
+        self.resize(640, 760)
         self.start_from = QComboBox(self)
         self.start_from.addItems([CUSTOM, *PRESETS])
         self.start_from.setToolTip("Fill the form from a preset, then adjust")
         self.knobs: dict[str, _Knob] = {}
-        form = QFormLayout()
-        form.addRow("Start from:", self.start_from)
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        forms: dict[str, QFormLayout] = {}
+        self.groups: dict[str, QGroupBox] = {}
+        for title, about in [(g[0], g[1]) for g in GROUPS] + [OTHER_GROUP]:
+            box = QGroupBox(title, body)
+            box_layout = QVBoxLayout(box)
+            explanation = QLabel(about, box)
+            explanation.setWordWrap(True)
+            explanation.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+            box_layout.addWidget(explanation)
+            forms[title] = QFormLayout()
+            box_layout.addLayout(forms[title])
+            self.groups[title] = box
         for field in dataclasses.fields(ThinkingPolicy):
             if field.name in HIDDEN:
                 continue
-            knob = _Knob(field, self)
+            knob = _Knob(field, body)
             label, tip = LABELS.get(field.name, (field.name.replace("_", " ").capitalize(), ""))
             knob.widget.setToolTip(tip)
-            form.addRow(label + ":", knob.row())
+            forms[_group_of(field.name)].addRow(label + ":", knob.row())
             self.knobs[field.name] = knob
-        self.matches = QLabel("", self)
+        for title, box in self.groups.items():
+            if forms[title].rowCount():
+                body_layout.addWidget(box)
+            else:
+                box.hide()
+        self.matches = QLabel("", body)
         self.matches.setWordWrap(True)
+        self.groups["Filler words"].layout().addWidget(self.matches)
+        body_layout.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(body)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel, self
         )
+        start = QFormLayout()
+        start.addRow("Start from:", self.start_from)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.matches)
+        layout.addLayout(start)
+        layout.addWidget(scroll, 1)
         layout.addWidget(buttons)
+        if selected in PRESETS:  # the preset chosen in the window: edit from there
+            self.start_from.setCurrentText(selected)
+            policy = PRESETS[selected]
         self.load(policy)
+        fit_and_centre(self, parent)
         self.start_from.currentTextChanged.connect(self._start_from)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)

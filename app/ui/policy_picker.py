@@ -47,8 +47,9 @@ class PolicyPicker(QComboBox):
         return self.custom if name == CUSTOM else PRESETS.get(name, PRESETS["Unpruned"])
 
     def edit(self, bridge: EngineBridge) -> PolicyEditor:
-        """Open the editor on the Custom policy; saving selects it."""
-        editor = PolicyEditor(self.custom, self.window())
+        """Open the editor from the selected preset (or the saved Custom policy); saving selects
+        Custom."""
+        editor = PolicyEditor(self.custom, self.window(), selected=self.currentText())
         editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         editor.matchesRequested.connect(bridge.filler_matches)
         bridge.fillerMatches.connect(editor.show_matches)

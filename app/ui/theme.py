@@ -121,10 +121,13 @@ def system_prefers_dark() -> bool:
     return hints is not None and hints.colorScheme() == Qt.ColorScheme.Dark
 
 
-def resolve(choice: str) -> Theme:
-    """The theme a settings value means; anything unknown follows the system."""
+def resolve(choice: str, system_scheme: Qt.ColorScheme | None = None) -> Theme:
+    """The theme a settings value means; anything unknown follows the system (the scheme the
+    platform last announced, else what the style hints say now)."""
     if choice in THEMES:
         return THEMES[choice]
+    if system_scheme is not None and system_scheme != Qt.ColorScheme.Unknown:
+        return DARK if system_scheme == Qt.ColorScheme.Dark else LIGHT
     return DARK if system_prefers_dark() else LIGHT
 
 
@@ -178,6 +181,7 @@ class ThemeManager(QObject):
     def __init__(self, choice: str = "system", parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.choice: str = choice if choice in CHOICES else "system"
+        self.system_scheme: Qt.ColorScheme | None = None  # as last announced by the platform
         hints = QGuiApplication.styleHints()
         if hints is not None:
             hints.colorSchemeChanged.connect(self._on_system_changed)
@@ -188,7 +192,7 @@ class ThemeManager(QObject):
         self.apply()
 
     def apply(self) -> Theme:
-        theme = resolve(self.choice)
+        theme = resolve(self.choice, self.system_scheme)
         app = QApplication.instance()
         if isinstance(app, QApplication):
             if app.style().name().lower() != "fusion":
@@ -199,7 +203,8 @@ class ThemeManager(QObject):
         self.changed.emit(theme)
         return theme
 
-    def _on_system_changed(self, _scheme: Qt.ColorScheme) -> None:
+    def _on_system_changed(self, scheme: Qt.ColorScheme) -> None:
+        self.system_scheme = scheme
         if self.choice == "system":
             self.apply()
 

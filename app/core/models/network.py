@@ -129,8 +129,11 @@ def _check_ca_bundle(path: Path) -> None:
     try:
         ssl.create_default_context(cafile=str(path))
     except (ssl.SSLError, OSError, ValueError) as exc:
+        # The SSL library's own text ("[X509: NO_CERTIFICATE_OR_CRL_FOUND] ... (_ssl.c:4149)")
+        # means nothing to a user; it stays on the exception chain for the log.
         raise NetworkSettingsError(
-            f"The CA bundle {path} holds no readable PEM certificates ({exc})."
+            f"The CA bundle {path} holds no readable PEM certificates: choose the .pem or .crt "
+            "file your IT department gave you."
         ) from exc
 
 
