@@ -13,12 +13,18 @@ answer with the tools in its prompt.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import openai
 import pytest
 
 from app.core.llm.chat_template import ChatTemplate
+from app.server.config import ServerConfig
+from app.server.model_service import ModelService
 from app.server.tool_calls import (
     MAX_CALL_CHARS,
     ToolCall,
@@ -28,6 +34,9 @@ from app.server.tool_calls import (
     ToolRequestError,
     template_messages,
 )
+from tests.gguf_rewrite import StringRewriter
+from tests.scripted_answers import ScriptedAnswers
+from tests.server_support import model_service, running_server
 
 TEMPLATE_PATH = Path(__file__).parent / "templates" / "hermes_tools.jinja"
 WEATHER = {
@@ -226,3 +235,205 @@ def test_the_hermes_template_renders_tools_and_tool_history() -> None:
     assert call in prompt
     assert "<tool_response>\nsunny, 21 C\n</tool_response>" in prompt
     assert prompt.endswith("<|im_start|>assistant\n")
+
+
+# -- through the server, with the official openai client ---------------------------------------
+
+
+@dataclass
+class Served:
+    client: openai.OpenAI
+    service: ModelService
+    url: str
+
+
+@contextlib.contextmanager
+def _serve(model: Path) -> Iterator[Served]:
+    """`leancoder serve`'s app (its default hooks) over `model`, with an openai client."""
+    with model_service(model, n_ctx=2048) as service, running_server(
+        service, ServerConfig(port=0)
+    ) as server:
+        client = server.client(timeout=120)
+        try:
+            yield Served(client, service, server.url)
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def hermes_model(starter_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The starter with the Hermes-style tool template as its own `tokenizer.chat_template`."""
+    target = tmp_path_factory.mktemp("hermes") / "starter-hermes-tools.gguf"
+    return StringRewriter(starter_path).write(
+        target, "tokenizer.chat_template", TEMPLATE_PATH.read_text()
+    )
+
+
+@pytest.fixture(scope="module")
+def served(hermes_model: Path) -> Iterator[Served]:
+    with _serve(hermes_model) as served:
+        info = served.service.engine.info
+        assert info is not None and info.supports_tools
+        yield served
+
+
+WEATHER_QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def test_scripted_calls_stream_as_tool_call_deltas(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = ScriptedAnswers(monkeypatch, [TWO_CALLS])
+    stream = served.client.chat.completions.create(
+        model="any", messages=WEATHER_QUESTION, tools=[WEATHER, READ_FILE], stream=True
+    )
+    content, calls, finish = "", [], []
+    for chunk in stream:
+        for choice in chunk.choices:
+            content += choice.delta.content or ""
+            calls += choice.delta.tool_calls or []
+            if choice.finish_reason:
+                finish.append(choice.finish_reason)
+    assert script.asked == 1
+    assert content == "Let me look that up."
+    assert finish == ["tool_calls"]
+    assert [(c.index, c.type, c.function.name) for c in calls] == [
+        (0, "function", "get_weather"),
+        (1, "function", "read_file"),
+    ]
+    assert json.loads(calls[0].function.arguments) == {"city": "Paris", "days": 2}
+    assert calls[0].id != calls[1].id
+
+
+def test_scripted_calls_in_a_whole_reply(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    ScriptedAnswers(monkeypatch, [TWO_CALLS.split("Let me look that up.\n")[1]])
+    reply = served.client.chat.completions.create(
+        model="any", messages=WEATHER_QUESTION, tools=[WEATHER, READ_FILE]
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert not choice.message.content
+    calls = choice.message.tool_calls or []
+    assert [c.function.name for c in calls] == ["get_weather", "read_file"]
+    assert json.loads(calls[1].function.arguments) == {"path": "src/main.py"}
+
+
+def test_an_unreadable_call_is_an_error_the_client_sees_once(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = '<tool_call>\n{"name": "get_weather", "arguments": {city: Paris}}\n</tool_call>'
+    script = ScriptedAnswers(monkeypatch, [bad, bad])
+    retrying = openai.OpenAI(base_url=served.url, api_key="unused", max_retries=2, timeout=120)
+    with pytest.raises(openai.InternalServerError) as caught:
+        retrying.chat.completions.create(
+            model="any", messages=WEATHER_QUESTION, tools=[WEATHER]
+        )
+    retrying.close()
+    assert script.asked == 1  # x-should-retry: false, so the SDK did not run the turn again
+    body = caught.value.body
+    assert isinstance(body, dict) and body["code"] == "tool_call_parse_error"
+    assert "not valid JSON" in body["message"] and "{city: Paris}" in body["message"]
+
+    stream = served.client.chat.completions.create(
+        model="any", messages=WEATHER_QUESTION, tools=[WEATHER], stream=True
+    )
+    text = ""
+    with pytest.raises(openai.APIError, match="not valid JSON"):
+        for chunk in stream:
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+    assert "<tool_call>" not in text
+
+
+def test_tool_choice_required_without_a_call_is_an_error(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ScriptedAnswers(monkeypatch, ["It is probably sunny."])
+    with pytest.raises(openai.InternalServerError, match="required a call to `get_weather`"):
+        served.client.chat.completions.create(
+            model="any",
+            messages=WEATHER_QUESTION,
+            tools=[WEATHER, READ_FILE],
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        )
+
+
+def test_tool_history_reaches_the_template_as_objects(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = ScriptedAnswers(monkeypatch, ["It is sunny in Paris, 21 C."])
+    call = {
+        "id": "call_abc",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    reply = served.client.chat.completions.create(
+        model="any",
+        tools=[WEATHER],
+        messages=[
+            *WEATHER_QUESTION,
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_abc", "content": "sunny, 21 C"},
+        ],
+    )
+    assert reply.choices[0].message.content == "It is sunny in Paris, 21 C."
+    sent = script.prompts[0]
+    assert sent[1]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
+    assert sent[2]["role"] == "tool" and sent[2]["tool_call_id"] == "call_abc"
+
+
+def test_malformed_tools_are_a_400_naming_the_field(served: Served) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        served.client.chat.completions.create(
+            model="any",
+            messages=WEATHER_QUESTION,
+            tools=[{"type": "function", "function": {"name": "no spaces allowed"}}],
+        )
+    body = caught.value.body
+    assert isinstance(body, dict) and body["param"] == "tools" and "1-64" in body["message"]
+
+
+def test_the_real_model_answers_with_the_tools_in_its_own_template(served: Served) -> None:
+    """End to end, nothing scripted: the tools reach the model through its template (the prompt
+    is exactly the template's rendering with them), and its reply comes back well formed."""
+    stream = served.client.chat.completions.create(
+        model="any",
+        messages=WEATHER_QUESTION,
+        tools=[WEATHER],
+        stream=True,
+        stream_options={"include_usage": True},
+        temperature=0,
+        seed=7,
+        max_tokens=48,
+    )
+    content, calls, finish, usage = "", [], "", None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            content += choice.delta.content or ""
+            calls += choice.delta.tool_calls or []
+            finish = choice.finish_reason or finish
+    engine = served.service.engine  # idle now: the reply has ended
+    expected = engine.tokenize_prompt(
+        engine.render_prompt(WEATHER_QUESTION, tools=_tools(WEATHER).template_tools)
+    )
+    plain = engine.tokenize_prompt(engine.render_prompt(WEATHER_QUESTION))
+    assert usage is not None and usage.prompt_tokens == len(expected) > len(plain) + 50
+    assert "<tool_call>" not in content and "</tool_call>" not in content
+    assert finish in ("stop", "length", "tool_calls")
+    assert (finish == "tool_calls") == bool(calls)
+    assert content or calls
+
+
+def test_a_template_without_tools_refuses_them(starter_path: Path) -> None:
+    """The starter's own ChatML template never reads `tools`: a 400, not a model that silently
+    never saw them; `tool_choice: "none"` still answers."""
+    with _serve(starter_path) as served:
+        with pytest.raises(openai.BadRequestError, match="does not support tools"):
+            served.client.chat.completions.create(
+                model="any", messages=WEATHER_QUESTION, tools=[WEATHER]
+            )
+        reply = served.client.chat.completions.create(
+            model="any", messages=WEATHER_QUESTION, tools=[WEATHER], tool_choice="none",
+            max_tokens=4,
+        )
+        assert reply.choices[0].finish_reason in ("stop", "length")

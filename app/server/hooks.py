@@ -49,5 +49,6 @@ class ChatHooks:
 def default_hooks(model_info: Callable[[], ModelInfo | None]) -> ChatHooks:
     """The hooks a real server runs with (tool calls plug in here). `model_info` says what is
     loaded now (None: nothing), e.g. whether its template reads `tools`."""
-    del model_info  # the plain hooks need nothing from the model
-    return ChatHooks()
+    from app.server.tool_hooks import tool_call_hooks  # it builds on this module's types
+
+    return tool_call_hooks(model_info)
