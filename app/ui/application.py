@@ -53,6 +53,7 @@ def create_main_window(model: str | None = None, autoload: bool = True) -> MainW
     store = ChatStore(paths.chats_db_path())
     window = MainWindow(store, settings, settings_path)
     window.setWindowIcon(app_icon())
+    window.state.restore()  # geometry, docks, the code folder and its ticks, Propose edits
     window.open_latest_chat()
     spec = model or (default_model_spec(settings) if autoload else None)
     if spec:

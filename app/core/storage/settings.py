@@ -14,6 +14,8 @@ MAX_RECENT = 8
 # The context the window asks for, and what `recommend`, `fit` and the CLI assume: room for a
 # few files of code plus the conversation (the fit plan halves it where memory is short).
 DEFAULT_CONTEXT = 16384
+# The window's default before it had a context control: a file holding it never chose it.
+OLD_DEFAULT_CONTEXT = 4096
 
 
 @dataclass(slots=True)
@@ -21,6 +23,7 @@ class Settings:
     last_model: str | None = None  # a path, or "starter"
     recent_models: list[str] = field(default_factory=list)
     n_ctx: int = DEFAULT_CONTEXT
+    n_ctx_chosen: bool = False  # set by the window's context control: kept as the user's choice
     n_gpu_layers: int = 0
     temperature: float = 0.7
     policy: str = "Balanced"  # a thinking-policy preset name, or "Custom"
@@ -32,6 +35,15 @@ class Settings:
     n_threads: int = 0
     # Prompts, replies and file contents go into the log only when on (app.core.storage.logs).
     log_content: bool = False
+    # The window as it was closed: Qt's saveGeometry/saveState, base64 (empty: Qt's defaults).
+    window_geometry: str = ""
+    window_state: str = ""
+    # The code folder open at close, its ticked files (relative paths) and Propose edits.
+    code_folder: str | None = None
+    ticked_files: list[str] = field(default_factory=list)
+    propose_edits: bool = False
+    # The last "Measure memory speed" result, so plans use it after a restart; None: not measured.
+    memory_bandwidth_bytes_per_s: float | None = None
     # The window's colours: "system" follows the desktop's light/dark scheme (app.ui.theme).
     theme: str = "system"
 
@@ -42,7 +54,12 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path) -> Settings:
-        return cls(**typed_values(read_json_object(path, "settings"), _EXPECTED))
+        settings = cls(**typed_values(read_json_object(path, "settings"), _EXPECTED))
+        if settings.n_ctx == OLD_DEFAULT_CONTEXT and not settings.n_ctx_chosen:
+            settings.n_ctx = DEFAULT_CONTEXT  # the old default, not a choice: the new default
+        settings.ticked_files = [f for f in settings.ticked_files if isinstance(f, str)]
+        settings.recent_models = [m for m in settings.recent_models if isinstance(m, str)]
+        return settings
 
     def save(self, path: Path) -> None:
         write_json(path, asdict(self))
@@ -60,5 +77,12 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "custom_policy": dict,
     "kv_fast_mode": bool,
     "log_content": bool,
+    "n_ctx_chosen": bool,
+    "window_geometry": str,
+    "window_state": str,
+    "code_folder": (str, type(None)),
+    "ticked_files": list,
+    "propose_edits": bool,
+    "memory_bandwidth_bytes_per_s": (int, float, type(None)),
     "theme": str,
 }
