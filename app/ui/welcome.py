@@ -69,6 +69,12 @@ class WelcomePanel(QFrame):
             button.clicked.connect(lambda _=False, p=prompt: self.use_example(p))
             layout.addWidget(button)
             self.example_buttons.append(button)
+        # A child timer, not QTimer.singleShot: it dies with the panel, so a message widget
+        # deleted while the window closes never calls into a deleted panel.
+        self._later = QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.setInterval(0)
+        self._later.timeout.connect(self.sync)
         container = window.chat_view.widget()
         box = container.layout()
         assert isinstance(box, QVBoxLayout)
@@ -86,7 +92,7 @@ class WelcomePanel(QFrame):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in (QEvent.Type.ChildAdded, QEvent.Type.ChildRemoved):
-            QTimer.singleShot(0, self.sync)  # after the chat view has updated its list
+            self._later.start()  # after the chat view has updated its list
         return False
 
     def sync(self, *_args: object) -> None:
