@@ -179,6 +179,7 @@ class ChatView(QScrollArea):
         self._layout.addStretch(1)
         self.setWidget(self._container)
         self.messages: list[MessageWidget] = []
+        self.notices: list[QWidget] = []  # the app's own lines between messages
         self._live: MessageWidget | None = None
         self._dirty = False
         self._last_render_ms = 0.0
@@ -192,10 +193,11 @@ class ChatView(QScrollArea):
     def clear(self) -> None:
         self._timer.stop()
         self._live = None
-        for widget in self.messages:
+        for widget in [*self.messages, *self.notices]:
             self._layout.removeWidget(widget)
             widget.deleteLater()
         self.messages.clear()
+        self.notices.clear()
 
     def show_stored(self, messages: Sequence[StoredMessage]) -> None:
         """Replace the view with a stored conversation, each reply with its footer."""
@@ -219,6 +221,12 @@ class ChatView(QScrollArea):
         self.messages.append(widget)
         self._at_bottom = True
         return widget
+
+    def add_notice(self, widget: QWidget) -> None:
+        """A line from the app itself (not a message), after the last message."""
+        self._layout.insertWidget(self._layout.count() - 1, widget)  # reparents it, shown
+        self.notices.append(widget)
+        self._at_bottom = True
 
     def begin_live(self, widget: MessageWidget) -> None:
         widget.live = True

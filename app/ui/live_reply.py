@@ -23,6 +23,7 @@ from app.core.session.chat import ChatSession, SessionEvent
 from app.core.session.meters import PromptBreakdown, context_usage
 from app.core.thinking.policy import ThinkingPolicy
 from app.ui.chat_view import MessageWidget, format_stats
+from app.ui.no_edits_notice import NoEditsNotice, folder_file_sizes, retry_message
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
@@ -125,7 +126,16 @@ class LiveReply(QObject):
             w.code.show_proposal(event.proposal)
         elif kind == "no_edits":
             self._finish()
-            w.statusBar().showMessage("No edits in this reply.", 8000)
+            notice = NoEditsNotice()
+            notice.retryRequested.connect(self.retry_edits)
+            w.chat_view.add_notice(notice)
+
+    def retry_edits(self) -> None:
+        """Ask again, restating the edit format (the no-edits notice's button)."""
+        w = self._window
+        if w.model_info is not None and not w.generating:
+            sizes = folder_file_sizes(w.code.folder, w.code.context)
+            w.send_text(retry_message(w.model_info.n_params, sizes))
 
     def _show_context(self, stats: ReplyStats) -> None:
         info = self._window.model_info
