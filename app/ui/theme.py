@@ -109,6 +109,7 @@ DARK = Theme(
 THEMES = {"light": LIGHT, "dark": DARK}
 
 _current: list[Theme] = [LIGHT]
+_fusion_set: list[bool] = []
 
 
 def current() -> Theme:
@@ -195,8 +196,9 @@ class ThemeManager(QObject):
         theme = resolve(self.choice, self.system_scheme)
         app = QApplication.instance()
         if isinstance(app, QApplication):
-            if app.style().name().lower() != "fusion":
+            if not _fusion_set:  # once: setStyle repolishes every widget
                 app.setStyle("Fusion")  # the one style that draws the palette on every platform
+                _fusion_set.append(True)
             app.setPalette(palette_for(theme))
             app.setStyleSheet(style_sheet(theme))
         _current[0] = theme
