@@ -38,6 +38,7 @@ from app.core.thinking.policy import ThinkingPolicy
 from app.ui.chat_list import ChatListPanel
 from app.ui.chat_view import ChatView, warm_up_rendering
 from app.ui.code_workflow import CodeWorkflow
+from app.ui.dialog_geometry import fit_and_centre
 from app.ui.engine_bridge import EngineBridge
 from app.ui.error_dialog import app_error_reporter
 from app.ui.gguf_files import dropped_gguf
@@ -306,6 +307,7 @@ class MainWindow(QMainWindow):
         self.compare_window = CompareWindow(
             self.bridge, prompt, self.policy.name, self, custom=self.policy_picker.custom
         )
+        fit_and_centre(self.compare_window, self)  # inside the screen, centred on the window
         self.compare_window.show()
         return self.compare_window
 

@@ -40,6 +40,7 @@ from app.core.models.network import (
     save_network_settings,
 )
 from app.ui import theme
+from app.ui.dialog_geometry import fit_and_centre
 
 TRUST_SYSTEM, TRUST_CERTIFI, TRUST_FILE = 0, 1, 2
 
@@ -106,6 +107,7 @@ class NetworkSettingsDialog(QDialog):
         self.trust.currentIndexChanged.connect(self._recheck)
         self.offline.toggled.connect(self._recheck)
         self._fit_placeholders()
+        fit_and_centre(self, parent)
 
     def _layout(self) -> None:
         form = QFormLayout()
