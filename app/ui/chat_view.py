@@ -82,7 +82,7 @@ class ThinkingSection(QWidget):
         self.toggle.setAutoRaise(True)
         self.toggle.toggled.connect(self._set_expanded)
         self.body = AutoHeightBrowser(self)
-        self.body.setStyleSheet("color: #6a6f78;")
+        self.body.setStyleSheet("color: palette(placeholder-text);")  # the theme's muted text
         self.body.hide()
         self.stream = PlainStream(self.body.document())
         layout.addWidget(self.toggle)
@@ -133,7 +133,7 @@ class MessageWidget(QFrame):
         self.answer_stream = MarkdownStream(self.body.document())
         self.footer = QLabel("", self)
         self.footer.setWordWrap(True)  # a long footer wraps; it never widens the message
-        self.footer.setStyleSheet("color: #6a6f78; font-size: 11px;")
+        self.footer.setStyleSheet("color: palette(placeholder-text); font-size: 11px;")
         self.footer.hide()
         layout.addWidget(self.header)
         layout.addWidget(self.thinking_section)

@@ -17,22 +17,20 @@ import html
 from functools import lru_cache
 
 from pygments import highlight
-from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from app.core.edits import ChangeKind, FileChange, Hunk
 from app.core.edits.textfile import strip_ending
+from app.ui import theme
 
-ADDED_BACKGROUND = "#e6ffec"
-REMOVED_BACKGROUND = "#ffebe9"
-CONTEXT_COLOR = "#57606a"
-NUMBER_COLOR = "#8c959f"
+# The light theme's diff colours; what is drawn follows the current theme (app.ui.theme).
+ADDED_BACKGROUND = theme.LIGHT.diff_added
+REMOVED_BACKGROUND = theme.LIGHT.diff_removed
 CONTEXT_LINES = 3
 # Highlighting a huge file for one hunk is not worth the wait: plain text beyond this size.
 MAX_HIGHLIGHT_CHARS = 400_000
-_FORMATTER = HtmlFormatter(noclasses=True, nowrap=True, style="default")
 
 
 @lru_cache(maxsize=64)
@@ -52,7 +50,7 @@ def highlight_lines(path: str, lines: list[str]) -> list[str]:
     text = "\n".join(lines)
     if len(text) > MAX_HIGHLIGHT_CHARS:
         return [html.escape(line) for line in lines]
-    rendered = highlight(text, lexer_for(path), _FORMATTER).split("\n")
+    rendered = highlight(text, lexer_for(path), theme.code_formatter()).split("\n")
     if len(rendered) < len(lines):  # a lexer that swallowed a line break: fall back to plain
         return [html.escape(line) for line in lines]
     return rendered[: len(lines)]
@@ -100,8 +98,9 @@ class FileHighlighter:
         after_end = min(len(old_html), hunk.old_end + context)
         after_first = added_first + len(added)
         after = [(i + 1, old_html[i]) for i in range(hunk.old_end, after_end)]
-        removed_bg = None if rejected else REMOVED_BACKGROUND
-        added_bg = None if rejected else ADDED_BACKGROUND
+        t = theme.current()
+        removed_bg = None if rejected else t.diff_removed
+        added_bg = None if rejected else t.diff_added
         rows: list[str] = []
         if side_by_side:
             for k, (number, code) in enumerate(before):
@@ -125,7 +124,7 @@ class FileHighlighter:
             rows.insert(0, _note("The whole file is deleted."))
         elif self.change.kind is ChangeKind.CREATE:
             rows.insert(0, _note("A new file."))
-        muted = f" color:{CONTEXT_COLOR};" if rejected else ""
+        muted = f" color:{theme.current().diff_context};" if rejected else ""
         return (
             '<table width="100%" cellspacing="0" cellpadding="1" '
             f'style="font-family: monospace;{muted}">' + "".join(rows) + "</table>"
@@ -143,12 +142,12 @@ class FileHighlighter:
 
 def _row(old: int | None, new: int | None, sign: str, code: str, background: str | None) -> str:
     bg = f' bgcolor="{background}"' if background else ""
-    number = f'style="color:{NUMBER_COLOR};"'
+    number = f'style="color:{theme.current().diff_number};"'
     return (
         f"<tr{bg}>"
         f'<td align="right" {number}>{old if old is not None else ""}&nbsp;</td>'
         f'<td align="right" {number}>{new if new is not None else ""}&nbsp;</td>'
-        f'<td style="color:{CONTEXT_COLOR};">{html.escape(sign)}&nbsp;</td>'
+        f'<td style="color:{theme.current().diff_context};">{html.escape(sign)}&nbsp;</td>'
         f'<td width="100%" style="white-space: pre;">{code or " "}</td>'
         "</tr>"
     )
@@ -161,7 +160,7 @@ def _pair(
     right_background: str | None,
 ) -> str:
     """One side-by-side row: the old line and its number, the new line and its number."""
-    number = f'style="color:{NUMBER_COLOR};"'
+    number = f'style="color:{theme.current().diff_number};"'
     cells = []
     for side, background in ((left, left_background), (right, right_background)):
         bg = f' bgcolor="{background}"' if background and side is not None else ""

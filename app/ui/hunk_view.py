@@ -21,12 +21,14 @@ from PySide6.QtWidgets import (
 
 from app.core.edits import ChangeKind, FileChange, HunkStatus
 from app.core.edits.textfile import strip_ending
+from app.ui import theme
 from app.ui.diff_highlight import FileHighlighter
 
+# The status word and the theme's text colour it is drawn in (app.ui.theme.Theme fields).
 STATUS_STYLE = {
-    HunkStatus.PENDING: ("not decided", "#9a6700"),
-    HunkStatus.ACCEPTED: ("accepted", "#1a7f37"),
-    HunkStatus.REJECTED: ("rejected", "#cf222e"),
+    HunkStatus.PENDING: ("not decided", "warning_text"),
+    HunkStatus.ACCEPTED: ("accepted", "success_text"),
+    HunkStatus.REJECTED: ("rejected", "danger_text"),
 }
 
 
@@ -146,7 +148,8 @@ class HunkView(QFrame):
             f"{hunk.old_start + 1}–{max(hunk.old_start + 1, hunk.old_end)}, "
             f"−{old} +{len(hunk.new_lines)}" + (" <i>(edited)</i>" if hunk.edited else "")
         )
-        text, color = STATUS_STYLE[hunk.status]
+        text, colour_name = STATUS_STYLE[hunk.status]
+        color = getattr(theme.current(), colour_name)
         self.status.setText(f'<span style="color:{color}; font-weight:bold;">{text}</span>')
         self.revert_button.setVisible(hunk.edited)
         self.diff.set_diff(
@@ -167,7 +170,9 @@ class HunkView(QFrame):
         """The hunk the review keys act on is outlined."""
         self.current = current
         self.setStyleSheet(
-            "HunkView { border: 2px solid #0969da; border-radius: 4px; }" if current else ""
+            f"HunkView {{ border: 2px solid {theme.current().highlight}; border-radius: 4px; }}"
+            if current
+            else ""
         )
 
     def set_status(self, status: HunkStatus) -> None:

@@ -24,9 +24,8 @@ from PySide6.QtWidgets import (
 
 from app.core.edits import Proposal
 from app.core.edits.fsio import read_or_none
+from app.ui.theme import message_bar_style
 
-WARNING_STYLE = "QFrame { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 4px; }"
-ERROR_STYLE = "QFrame { background: #ffebe9; border: 1px solid #cf222e; border-radius: 4px; }"
 CONFLICT_DIFF_LINES = 40
 
 
@@ -37,15 +36,16 @@ class ReviewBars(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.confirm_bar, self.confirm_label, confirm = self._bar(WARNING_STYLE)
+        self.confirm_bar, self.confirm_label, confirm = self._bar(message_bar_style("warning"))
         self.confirm_button = QPushButton("Apply anyway", self.confirm_bar)
         self.cancel_confirm_button = QPushButton("Cancel", self.confirm_bar)
         confirm.addLayout(_right(self.confirm_button, self.cancel_confirm_button))
-        self.read_only_bar, self.read_only_label, read_only = self._bar(WARNING_STYLE)
+        warning = message_bar_style("warning")
+        self.read_only_bar, self.read_only_label, read_only = self._bar(warning)
         self.overwrite_button = QPushButton("Overwrite read-only files", self.read_only_bar)
         self.cancel_overwrite_button = QPushButton("Cancel", self.read_only_bar)
         read_only.addLayout(_right(self.overwrite_button, self.cancel_overwrite_button))
-        self.conflict_bar, self.conflict_label, conflict = self._bar(ERROR_STYLE)
+        self.conflict_bar, self.conflict_label, conflict = self._bar(message_bar_style("danger"))
         self.conflict_view = QTextBrowser(self.conflict_bar)
         self.conflict_view.setMaximumHeight(200)
         self.dismiss_conflict_button = QPushButton("Dismiss", self.conflict_bar)

@@ -49,7 +49,7 @@ class ReviewPage(QWidget):
             "J / K next / previous hunk · A accept · R reject · Ctrl+Enter apply · Alt+Left back",
             self,
         )
-        self.keys_hint.setStyleSheet("color: #6a6f78;")
+        self.keys_hint.setStyleSheet("color: palette(placeholder-text);")  # the theme's muted
         self.keys_hint.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)

@@ -41,6 +41,7 @@ from app.core.edits import (
     undo_last,
 )
 from app.core.edits.pipeline import line_counts
+from app.ui import theme
 from app.ui.diff_highlight import FileHighlighter
 from app.ui.hunk_view import HunkView
 from app.ui.review_bars import ReviewBars
@@ -189,7 +190,8 @@ class ReviewPane(QWidget):
         )
         rows = []
         for block in proposal.blocks:
-            color = {"applied": "#1a7f37", "unchanged": "#57606a", "refused": "#cf222e"}
+            t = theme.current()  # text colours readable on the theme's background
+            color = {"applied": t.success_text, "unchanged": t.muted, "refused": t.danger_text}
             rows.append(
                 f'<span style="color:{color[block.status.value]};">'
                 f"{html.escape(block.describe())}</span>"
@@ -400,5 +402,6 @@ class ReviewPane(QWidget):
         self.conflict.emit(files)
 
     def _show_error(self, message: str) -> None:
-        self.status.setText(f'<span style="color:#cf222e;">{html.escape(message)}</span>')
+        colour = theme.current().danger_text
+        self.status.setText(f'<span style="color:{colour};">{html.escape(message)}</span>')
         self.failed.emit(message)

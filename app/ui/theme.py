@@ -64,6 +64,17 @@ class Theme:
     # Context parts, in ContextUsage.parts() order: system, files, history, message, template,
     # thinking, answer.
     parts: tuple[str, ...]
+    # Text in a status colour (>= 4.5:1 on base and window), and the message bars' backgrounds.
+    success_text: str
+    warning_text: str
+    danger_text: str
+    warning_background: str
+    danger_background: str
+    # Diffs: line backgrounds (the code style's tokens stay >= 4.5:1 on them), numbers, signs.
+    diff_added: str
+    diff_removed: str
+    diff_number: str
+    diff_context: str
 
 
 LIGHT = Theme(
@@ -85,6 +96,15 @@ LIGHT = Theme(
     full="#cf222e",
     track="#e4e7eb",
     parts=("#8250df", "#0969da", "#57606a", "#1f883d", "#afb8c1", "#bf8700", "#1b7c83"),
+    success_text="#1a7f37",
+    warning_text="#8a5c00",
+    danger_text="#c21f2b",
+    warning_background="#fff8c5",
+    danger_background="#ffeef0",
+    diff_added="#e6ffec",
+    diff_removed="#ffeef0",
+    diff_number="#636c76",
+    diff_context="#57606a",
 )
 DARK = Theme(
     name="dark",
@@ -105,6 +125,15 @@ DARK = Theme(
     full="#f85149",
     track="#3a3f46",
     parts=("#a371f7", "#4493f8", "#8b949e", "#3fb950", "#545d68", "#d29922", "#39c5cf"),
+    success_text="#3fb950",
+    warning_text="#d29922",
+    danger_text="#ff7b72",
+    warning_background="#3a3016",
+    danger_background="#3d1f22",
+    diff_added="#12261e",
+    diff_removed="#25171c",
+    diff_number="#8b949e",
+    diff_context="#a4abb4",
 )
 THEMES = {"light": LIGHT, "dark": DARK}
 
@@ -115,6 +144,14 @@ _fusion_set: list[bool] = []
 def current() -> Theme:
     """The theme in force (light until `apply_theme` runs)."""
     return _current[0]
+
+
+def message_bar_style(kind: Literal["warning", "danger"]) -> str:
+    """A QFrame style sheet for a warning or error bar in the current theme."""
+    t = current()
+    background = t.warning_background if kind == "warning" else t.danger_background
+    border = t.warn if kind == "warning" else t.full
+    return f"QFrame {{ background: {background}; border: 1px solid {border}; border-radius: 4px; }}"
 
 
 def system_prefers_dark() -> bool:
