@@ -210,8 +210,11 @@ class ModelService:
     def cancel(self, ticket: Ticket) -> None:
         """Stop a request: a waiting one leaves the queue, a running one stops at its next token."""
         ticket.cancel.set()
-        if ticket.future is not None and ticket.future.cancel():
-            self._left_queue()  # it never reached the worker
+        future = ticket.future  # cancel() is True again for a cancelled future: count it once
+        if future is not None and not future.cancelled() and future.cancel():  # never ran
+            waiting = self._left_queue()
+            self.activity._change(lambda s: dataclasses.replace(s, waiting=waiting))
+            ticket.buffer.end()
 
     def _left_queue(self) -> int:
         with self._lock:
