@@ -43,6 +43,8 @@ class FaultConfig:
     after: int = 3
     api_key: str | None = None
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    usage: dict[str, int] | None = None  # sent in the last event, as llama-server does
+    timings: dict[str, int] | None = None
     release: threading.Event = field(default_factory=threading.Event)
 
 
@@ -111,11 +113,17 @@ def _handler(config: FaultConfig) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            words = SCRIPTED_WORDS if config.mode == "ok" else SCRIPTED_WORDS[: config.after]
+            complete = config.mode in ("ok", "auth")
+            words = SCRIPTED_WORDS if complete else SCRIPTED_WORDS[: config.after]
             for word in words:
                 self._event(json.dumps({"choices": [{"text": word, "finish_reason": None}]}))
-            if config.mode == "ok":
-                self._event(json.dumps({"choices": [{"text": "", "finish_reason": "stop"}]}))
+            if complete:
+                last: dict[str, Any] = {"choices": [{"text": "", "finish_reason": "stop"}]}
+                if config.timings is not None:
+                    last["timings"] = config.timings
+                self._event(json.dumps(last))
+                if config.usage is not None:
+                    self._event(json.dumps({"choices": [], "usage": config.usage}))
                 self._event("[DONE]")
                 self._chunk(b"")
             elif config.mode == "stall":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, TextIO
 
+from app.core.llm.speculative import DEFAULT_SPECULATIVE, SPECULATIVE_MODES
 from app.core.models.starter import STARTER_KEY
 from app.core.storage.settings import DEFAULT_CONTEXT
 
@@ -131,6 +132,14 @@ def add_sampling(
         help="random seed, for a reply that can be repeated (default: "
         + (f"{seed})" if seed is not None else "a new one each run)"),
     )
+    parser.add_argument(
+        "--speculative",
+        choices=SPECULATIVE_MODES,
+        default=DEFAULT_SPECULATIVE,
+        help="prompt-lookup speculative decoding: the same text, fewer decode passes where the "
+        "reply repeats the prompt (edits); auto pauses it where drafts are rarely accepted "
+        f"(default: {DEFAULT_SPECULATIVE})",
+    )
 
 
 def add_thinking(parser: argparse.ArgumentParser, *, policy: bool = True) -> None:
@@ -224,21 +233,17 @@ def load_model(
 def _connect_remote(
     engine: RemoteEngine, args: argparse.Namespace, err: TextIO, template: str
 ) -> ModelInfo:
-    from pathlib import Path
+    import dataclasses
 
-    from app.core.remote.config import api_key_for, load_remote_config
+    from app.core.remote.config import load_remote_config, remote_options
     from app.core.remote.endpoint import parse_endpoint
-    from app.core.remote.engine import RemoteOptions
 
     spec = parse_endpoint(args.model)
-    saved = load_remote_config()
-    same = saved.endpoint and parse_endpoint(saved.endpoint).base_url == spec.base_url
-    gguf = saved.template_gguf if same else ""
-    options = RemoteOptions(
-        api_key=api_key_for(spec),
-        n_ctx=getattr(args, "ctx", None) or (saved.n_ctx if same else 0) or None,
-        template="default" if template == "default" else "model",
-        template_gguf=Path(gguf).expanduser() if gguf else None,
+    options = remote_options(load_remote_config(), spec)
+    options = dataclasses.replace(
+        options,
+        n_ctx=getattr(args, "ctx", None) or options.n_ctx,
+        template="default" if template == "default" else options.template,
     )
     info = engine.connect(spec, options)
     print_load_notes(info, err)

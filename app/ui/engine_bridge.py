@@ -31,6 +31,7 @@ from app.core.errors import LeanCoderError
 from app.core.evals.compare import run_comparison
 from app.core.llm.engine import Engine, GenerationEvent, LoadOptions, ModelInfo, SamplingParams
 from app.core.llm.worker import SerialWorker
+from app.core.remote.engine import RemoteEngine
 from app.core.session.chat import ChatSession, SessionEvent
 from app.core.session.load_plan import load_planned
 from app.core.thinking.policy import ThinkingPolicy
@@ -51,7 +52,7 @@ class EngineBridge(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._engine = Engine()
+        self._engine: Engine | RemoteEngine = Engine()
         self._worker = SerialWorker(on_error=self._on_job_error)
         self._lock = threading.Lock()
         # Per request: (stream key, event). A request's owner is woken once per batch.
@@ -79,6 +80,11 @@ class EngineBridge(QObject):
             plan,
             self._load_cancel,
         )
+
+    def connect_remote(self, endpoint: str) -> None:
+        """Use a server's model (`URL#model`, app.core.remote) in place of the loaded one; the
+        same modelLoaded / loadFailed signals as `load`."""
+        self._worker.submit(self._remote_job, endpoint)
 
     def cancel_load(self) -> None:
         self._load_cancel.set()
@@ -167,12 +173,14 @@ class EngineBridge(QObject):
     def _load_job(
         self, path: Path, options: LoadOptions, plan: bool, cancel: threading.Event
     ) -> None:
+        # After a remote engine, a local file loads into a new Engine, swapped in once loaded.
+        engine = self._engine if isinstance(self._engine, Engine) else Engine()
         try:
             progress = self.loadProgress.emit
             if plan:  # the same plan, and the same notes, as every `leancoder` command
-                info = load_planned(self._engine, path, options, progress=progress, cancel=cancel)
+                info = load_planned(engine, path, options, progress=progress, cancel=cancel)
             else:
-                info = self._engine.load(path, options, progress=progress, cancel=cancel)
+                info = engine.load(path, options, progress=progress, cancel=cancel)
         except LeanCoderError as exc:
             # A file rejected before loading leaves the previous model in place and usable.
             self.model_info = self._engine.info
@@ -183,8 +191,30 @@ class EngineBridge(QObject):
             self.model_info = self._engine.info
             self.loadFailed.emit(f"Loading failed unexpectedly: {exc}")
             return
+        self._use(engine)
         self.model_info = info
         self.modelLoaded.emit(info)
+
+    def _remote_job(self, endpoint: str) -> None:
+        from app.core.remote.config import load_remote_config, remote_options
+        from app.core.remote.endpoint import parse_endpoint
+
+        remote = RemoteEngine()
+        try:
+            spec = parse_endpoint(endpoint)
+            info = remote.connect(spec, remote_options(load_remote_config(), spec))
+        except LeanCoderError as exc:  # the loaded model stays, as after a rejected file
+            self.model_info = self._engine.info
+            self.loadFailed.emit(str(exc))
+            return
+        self._use(remote)
+        self.model_info = info
+        self.modelLoaded.emit(info)
+
+    def _use(self, engine: Engine | RemoteEngine) -> None:
+        if engine is not self._engine:
+            self._engine.unload()
+            self._engine = engine
 
     def _send_job(
         self,

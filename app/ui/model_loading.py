@@ -11,6 +11,7 @@ from app.core.errors import LeanCoderError
 from app.core.llm.engine import LoadOptions, ModelInfo
 from app.core.models.display_name import readable_model_name
 from app.core.models.starter import resolve_model
+from app.core.remote.endpoint import looks_remote, parse_endpoint
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
@@ -33,6 +34,17 @@ class ModelLoading(QObject):
 
     def load(self, spec: str) -> None:
         w = self._window
+        if looks_remote(spec):  # a server's model (Models → Remote engine): connect, no file
+            try:
+                host = parse_endpoint(spec).host
+            except LeanCoderError as exc:
+                w.show_error("Cannot use the remote engine", str(exc))
+                return
+            self.loading_spec = spec
+            w.model_label.setText(f"Connecting to {host}…")
+            w.update_controls()
+            w.bridge.connect_remote(spec)
+            return
         try:
             path = resolve_model(spec)
         except LeanCoderError as exc:

@@ -1,11 +1,13 @@
-"""The Models menu: choose (wizard), import a GGUF, network settings, this machine's hardware.
+"""The Models menu: choose (wizard), import a GGUF, a remote engine, network settings, this
+machine's hardware.
 
 Kept out of the main window, which only says where the menu goes and what loading a model means.
 The menu owns the window's downloads (app.ui.downloads): they outlive the chooser, show in the
 window's status bar, and a finished one loads from there through `modelChosen`.
 
 Signals:
-    modelChosen(str)  a GGUF path or "starter", picked in the wizard or imported
+    modelChosen(str)  a GGUF path, "starter", or a server's URL#model, picked in the wizard,
+                      imported, or set up under Remote engine
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from app.ui.gguf_files import choose_gguf_file
 from app.ui.hardware_panel import HardwarePanel
 from app.ui.model_wizard import ModelWizard
 from app.ui.network_settings_dialog import NetworkSettingsDialog
+from app.ui.remote_engine_dialog import RemoteEngineDialog
 
 
 class ModelMenu(QObject):
@@ -42,15 +45,18 @@ class ModelMenu(QObject):
         self.choose_action = QAction("Choose a model…", window)
         self.choose_action.setToolTip("Models ranked for this machine; download or import")
         self.import_action = QAction("Import GGUF file…", window)
+        self.remote_action = QAction("Remote engine…", window)
+        self.remote_action.setToolTip("A team's inference server (llama-server, vLLM, Ollama)")
         self.network_action = QAction("Network settings…", window)
         self.hardware_action = QAction("This machine…", window)
-        for action in (self.choose_action, self.import_action):
+        for action in (self.choose_action, self.import_action, self.remote_action):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.network_action)
         menu.addAction(self.hardware_action)
         self.choose_action.triggered.connect(self.open_wizard)
         self.import_action.triggered.connect(self._choose_file)
+        self.remote_action.triggered.connect(self.open_remote)
         self.network_action.triggered.connect(self._network_settings)
         self.hardware_action.triggered.connect(self._hardware)
 
@@ -82,6 +88,13 @@ class ModelMenu(QObject):
         path = choose_gguf_file(self._window)
         if path is not None:
             self.import_file(path)
+
+    def open_remote(self) -> RemoteEngineDialog:
+        dialog = RemoteEngineDialog(parent=self._window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.remoteChosen.connect(self.modelChosen)
+        dialog.open()
+        return dialog
 
     def _network_settings(self) -> None:
         dialog = NetworkSettingsDialog(parent=self._window)

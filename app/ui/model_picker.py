@@ -1,7 +1,8 @@
-"""The model picker: the starter model, recent files, and "Open GGUF file…".
+"""The model picker: the starter model, the configured remote engine, recent files, and "Open
+GGUF file…".
 
 Signals:
-    modelChosen(str)   "starter" or a file path, picked by the user
+    modelChosen(str)   "starter", a file path or a server's URL#model, picked by the user
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
 
 from app.core.models.starter import STARTER_KEY, STARTER_LABEL, starter_model_path
+from app.core.remote.config import remote_choice_label
+from app.core.remote.endpoint import looks_remote
 
 OPEN_FILE = "__open__"
 NONE = "__none__"
@@ -33,6 +36,11 @@ class ModelPicker(QComboBox):
         self.addItem("No model loaded", NONE)
         if starter_model_path() is not None:
             self.addItem(STARTER_LABEL, STARTER_KEY)
+        remote = remote_choice_label()
+        if remote is not None:
+            endpoint, label, tooltip = remote
+            self.addItem(label, endpoint)
+            self.setItemData(self.count() - 1, tooltip, Qt.ItemDataRole.ToolTipRole)
         for spec in recent:
             if spec != STARTER_KEY and Path(spec).exists():
                 self.addItem(Path(spec).name, spec)
@@ -47,7 +55,8 @@ class ModelPicker(QComboBox):
     def set_current(self, spec: str | None) -> None:
         index = self.findData(spec if spec is not None else NONE)
         if index < 0 and spec is not None:
-            self.insertItem(self.count() - 1, Path(spec).name, spec)
+            label = f"{spec.rpartition('#')[2] or spec} (remote)" if looks_remote(spec) else None
+            self.insertItem(self.count() - 1, label or Path(spec).name, spec)
             index = self.count() - 2
         self.blockSignals(True)
         self.setCurrentIndex(max(0, index))

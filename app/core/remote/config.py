@@ -16,10 +16,14 @@ import logging
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.remote.endpoint import RemoteEndpointError, RemoteSpec, parse_endpoint
 from app.core.storage.json_file import atomic_write_text, read_json_object, typed_values
 from app.core.storage.paths import data_dir
+
+if TYPE_CHECKING:
+    from app.core.remote.engine import RemoteOptions
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,10 @@ class RemoteConfig:
     n_ctx: int = 0  # 0: what the server publishes (else LeanCoder assumes 4,096)
     template: str = "model"  # "model": the server's or the GGUF's; "default": ChatML
     template_gguf: str = ""  # a local copy of the model's GGUF, for its chat template
+    # The last connection check, for the model chooser: the context it reported, and a sentence
+    # ("reachable", or the error). Shown as "last checked", never taken as live.
+    checked_n_ctx: int = 0
+    checked_result: str = ""
 
     def spec(self) -> RemoteSpec:
         return parse_endpoint(self.endpoint)
@@ -127,7 +135,53 @@ def forget_api_key(spec: RemoteSpec) -> None:
         keyring.delete_password(KEYRING_SERVICE, spec.base_url)
 
 
+# Keys typed in this run where no keyring could keep them: in memory only, gone at quit.
+_session_keys: dict[str, str] = {}
+
+
+def remember_for_this_run(spec: RemoteSpec, key: str) -> None:
+    if key.strip():
+        _session_keys[spec.base_url] = key.strip()
+    else:
+        _session_keys.pop(spec.base_url, None)
+
+
 def api_key_for(spec: RemoteSpec) -> str | None:
-    """For the CLI: LEANCODER_API_KEY, else the keyring's key for this server, else none."""
+    """LEANCODER_API_KEY, else the keyring's key for this server, else one typed in this run."""
     from_env = os.environ.get(API_KEY_ENV, "").strip()
-    return from_env or stored_api_key(spec)
+    return from_env or stored_api_key(spec) or _session_keys.get(spec.base_url)
+
+
+def remote_options(config: RemoteConfig, spec: RemoteSpec) -> RemoteOptions:
+    """How to connect to `spec` under the saved settings (the GGUF and context apply only to
+    the server they were saved for)."""
+    from app.core.remote.engine import RemoteOptions
+
+    same = bool(config.endpoint) and config.spec().base_url == spec.base_url
+    gguf = config.template_gguf if same else ""
+    return RemoteOptions(
+        api_key=api_key_for(spec),
+        n_ctx=(config.n_ctx if same else 0) or None,
+        template="default" if same and config.template == "default" else "model",
+        template_gguf=Path(gguf).expanduser() if gguf else None,
+    )
+
+
+def remote_choice_label(config: RemoteConfig | None = None) -> tuple[str, str, str] | None:
+    """For the model chooser: (endpoint, label, tooltip) of the configured remote engine, with
+    the context and reachability of its last check; None when none is configured."""
+    config = config if config is not None else load_remote_config()
+    if not config.endpoint:
+        return None
+    try:
+        spec = config.spec()
+    except RemoteEndpointError:
+        return None
+    name = Path(spec.model).name or "the server's model"
+    parts = [f"{name} on {spec.host} (remote)"]
+    if config.checked_n_ctx:
+        parts.append(f"context {config.checked_n_ctx:,}")
+    if config.checked_result.startswith("Not reachable"):
+        parts.append("not reachable at the last check")
+    tooltip = config.checked_result or "Not checked yet: Models → Remote engine → Test connection."
+    return config.endpoint, " · ".join(parts), f"{spec.text}\n{tooltip}"

@@ -39,7 +39,7 @@ from app.core.llm.engine_types import (
 from app.core.llm.template_limits import TemplateCancelled
 from app.core.models.network import NetworkSettings
 from app.core.remote.capabilities import ServerCapabilities, detect
-from app.core.remote.endpoint import RemoteDroppedError, RemoteSpec
+from app.core.remote.endpoint import RemoteDroppedError, RemoteError, RemoteSpec
 from app.core.remote.http import DEFAULT_READ_TIMEOUT_S, EventStream, RemoteClient
 from app.core.remote.template_choice import choose_template
 from app.core.remote.tokens import RemoteTokenizer
@@ -290,6 +290,8 @@ class RemoteEngine:
                             break
                     if finish:
                         finished = "length" if finish == "length" else "stop"
+                        if "stream_options" in body:  # the usage event follows the finish
+                            _drain_usage(stream, stats, leg == 1, cancel)
                         break
             if finished == "cancelled":
                 reason = "cancelled"
@@ -367,6 +369,21 @@ class RemoteEngine:
         if len(self._text_ids) > MAX_TEXT_IDS:
             self._text_ids.clear()
         return self._text_ids.setdefault(text, len(self._text_ids))
+
+
+def _drain_usage(
+    stream: EventStream, stats: ReplyStats, first_leg: bool, cancel: CancelToken | None
+) -> None:
+    """Read the few events after the finish (usage, then [DONE]); a fault there costs nothing,
+    the reply is complete."""
+    for _ in range(4):
+        try:
+            event = stream.next_event(cancel)
+        except RemoteError:
+            return
+        if event is None or event is EventStream.CANCELLED:
+            return
+        read_meters(event, stats, first_leg)
 
 
 def _snapshot(stats: ReplyStats, control: ThinkingController) -> ReplyStats:
