@@ -285,3 +285,16 @@ def test_waiting_request_that_disconnects_leaves_the_queue(
     served = service.activity.snapshot().served
     service.worker.call(lambda: None).result(timeout=30)
     assert service.activity.snapshot().served == served  # it never ran on the model
+
+
+def test_a_conversation_longer_than_the_context_is_a_clear_400(client: openai.OpenAI) -> None:
+    long_text = "word " * 1500  # about 1,500 tokens for a 1,024-token context
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as caught:
+            reply = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": long_text}], stream=stream
+            )
+            if stream:
+                list(reply)
+        assert "context holds 1,024" in caught.value.message
+        assert caught.value.code == "generation_failed"

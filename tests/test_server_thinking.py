@@ -87,8 +87,13 @@ def test_request_dialects_map_to_policies() -> None:
     )  # fmt: skip
     assert ext.force_thinking and not ext.policy.suppress_fillers
     assert (ext.policy.budget, ext.policy.turn_budget) == (30, 40)
-    for bad in ({"leancoder": []}, {"leancoder": {"force_thinking": "yes"}},
-                {"thinking_budget_tokens": True}, {"think": "maybe"}):  # fmt: skip
+    bad_bodies: list[dict[str, object]] = [
+        {"leancoder": []},
+        {"leancoder": {"force_thinking": "yes"}},
+        {"thinking_budget_tokens": True},
+        {"think": "maybe"},
+    ]
+    for bad in bad_bodies:
         with pytest.raises(ApiError) as caught:
             thinking_choice(bad, "Balanced")
         assert caught.value.status == 400
