@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from app.core.edits import HunkStatus, propose
-from app.ui.diff_highlight import ADDED_BACKGROUND
+from app.ui import theme
 from app.ui.hunk_view import HunkView
 from app.ui.main_window import MainWindow
 from tests.ui_support import WindowFactory
@@ -83,13 +83,14 @@ def test_every_hunks_buttons_are_on_screen_beside_a_wide_diff(
 def test_a_rejected_hunk_is_muted_and_struck_through(qtbot: QtBot, window: MainWindow) -> None:
     first = window.code.review.hunk_views[0]
     qtbot.mouseClick(first.accept_button, Qt.MouseButton.LeftButton)
-    assert ADDED_BACKGROUND in first.highlighter.hunk_html(first.change.hunks[0])
+    added = theme.current().diff_added
+    assert added in first.highlighter.hunk_html(first.change.hunks[0])
     accepted_html = first.diff.toHtml()
     assert "line-through" not in accepted_html
     qtbot.mouseClick(first.reject_button, Qt.MouseButton.LeftButton)
     rejected_html = first.diff.toHtml()
     assert "line-through" in rejected_html
-    assert ADDED_BACKGROUND.lower() not in rejected_html.lower()  # no green for lines not written
+    assert added.lower() not in rejected_html.lower()  # no green for lines not written
     assert "line two" in first.diff.toPlainText()  # still readable
 
 

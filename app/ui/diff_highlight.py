@@ -62,12 +62,13 @@ class FileHighlighter:
     def __init__(self, change: FileChange) -> None:
         self.change = change
         self.old = [strip_ending(line) for line in change.original_lines]
-        self._old_html: list[str] | None = None
+        self._old_html: dict[str, list[str]] = {}  # by theme: its colours are in the HTML
 
     def old_html(self) -> list[str]:
-        if self._old_html is None:
-            self._old_html = highlight_lines(self.change.path, self.old)
-        return self._old_html
+        name = theme.current().name
+        if name not in self._old_html:
+            self._old_html[name] = highlight_lines(self.change.path, self.old)
+        return self._old_html[name]
 
     def hunk_html(
         self,
@@ -160,12 +161,13 @@ def _pair(
     right_background: str | None,
 ) -> str:
     """One side-by-side row: the old line and its number, the new line and its number."""
-    number = f'style="color:{theme.current().diff_number};"'
+    # Numbers never wrap: beside two 50% code cells Qt would break "12&nbsp;" over two lines.
+    number = f'style="color:{theme.current().diff_number}; white-space: pre;"'
     cells = []
     for side, background in ((left, left_background), (right, right_background)):
         bg = f' bgcolor="{background}"' if background and side is not None else ""
         cells.append(
-            f'<td align="right" {number}{bg}>{side[0] if side else ""}&nbsp;</td>'
+            f'<td align="right" {number}{bg}>{side[0] if side else ""} </td>'
             f'<td width="50%" style="white-space: pre-wrap;"{bg}>'
             f"{(side[1] or ' ') if side else ''}</td>"
         )

@@ -46,6 +46,8 @@ from app.ui.diff_highlight import FileHighlighter
 from app.ui.hunk_view import HunkView
 from app.ui.review_bars import ReviewBars
 
+BLOCKS_MAX_HEIGHT = 110  # the list of edit blocks scrolls past this
+
 
 class ReviewPane(QWidget):
     """The proposal's files (left) and the selected file's hunks (right), with Apply and Undo.
@@ -82,7 +84,6 @@ class ReviewPane(QWidget):
         self.summary = QLabel("No proposed edits.", self)
         self.summary.setWordWrap(True)
         self.blocks_view = QTextBrowser(self)
-        self.blocks_view.setMaximumHeight(110)
         self.file_list = QListWidget(self)
         self.hunk_area = QScrollArea(self)
         self.hunk_area.setWidgetResizable(True)
@@ -197,6 +198,11 @@ class ReviewPane(QWidget):
                 f"{html.escape(block.describe())}</span>"
             )
         self.blocks_view.setHtml("<br>".join(rows) or "<i>The reply holds no edit blocks.</i>")
+        # As tall as its lines (at most BLOCKS_MAX_HEIGHT): the hunks get the rest of the page.
+        view = self.blocks_view
+        margins = 2 * view.frameWidth() + 2 * int(view.document().documentMargin()) + 2
+        tall = max(1, len(rows)) * view.fontMetrics().lineSpacing() + margins
+        view.setFixedHeight(min(BLOCKS_MAX_HEIGHT, tall))
         self.blocks_view.show()
 
     def _refresh_files(self) -> None:
