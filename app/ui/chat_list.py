@@ -19,6 +19,8 @@ Signals:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -52,7 +54,9 @@ class ChatListPanel(QWidget):
         super().__init__(parent)
         self.store = store
         self.current_id: int | None = None  # the chat open in the window
-        self.busy_id: int | None = None  # the chat whose reply is streaming
+        # The chat whose reply is streaming, asked when needed: a new chat gets its id only
+        # once the model thread has saved its first message.
+        self.busy_chat: Callable[[], int | None] = lambda: None
         self._deleted: DeletedChat | None = None
         self._filling = False  # items are being (re)created: their changes are no renames
         self.search = QLineEdit(self)
@@ -150,7 +154,7 @@ class ChatListPanel(QWidget):
         item = self.item_for(chat_id) if chat_id is not None else None
         if item is None:
             self.list.clearSelection()
-            self.list.setCurrentItem(None)  # type: ignore[arg-type]
+            self.list.setCurrentRow(-1)
         else:
             self.list.setCurrentItem(item)
 
@@ -179,7 +183,7 @@ class ChatListPanel(QWidget):
         rename.triggered.connect(lambda: self.rename(chat_id))
         delete = menu.addAction("Delete")
         delete.setShortcut(self.delete_action.shortcut())
-        delete.setEnabled(chat_id != self.busy_id)
+        delete.setEnabled(chat_id != self.busy_chat())
         delete.triggered.connect(lambda: self.delete(chat_id))
         return menu
 
@@ -216,7 +220,7 @@ class ChatListPanel(QWidget):
 
     def delete(self, chat_id: int) -> bool:
         """Delete a chat (not the one streaming); the undo bar offers it back for a while."""
-        if chat_id == self.busy_id:
+        if chat_id == self.busy_chat():
             self.note.emit("This chat's reply is still being written: stop it to delete the chat.")
             return False
         deleted = self.store.delete_chat(chat_id)
@@ -225,7 +229,7 @@ class ChatListPanel(QWidget):
         self._deleted = deleted
         self.undo_label.setText(f"Deleted “{_short(str(deleted.chat[1]))}”.")
         self.undo_bar.show()
-        self._undo_timer.start(UNDO_SECONDS * 1000)
+        self._undo_timer.start(int(UNDO_SECONDS * 1000))
         self.refresh()
         self.chatDeleted.emit(chat_id)
         return True

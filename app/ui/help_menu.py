@@ -43,7 +43,9 @@ def _distribution_licence(name: str, fallback: str) -> str:
         meta = metadata.metadata(name)
     except metadata.PackageNotFoundError:
         return fallback
-    declared = meta.get("License-Expression") or meta.get("License") or ""
+    declared = next(
+        (v for key in ("License-Expression", "License") for v in meta.get_all(key) or [] if v), ""
+    )
     if declared and len(declared) <= 80 and "\n" not in declared:
         return declared
     classifiers = [c for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]

@@ -43,8 +43,8 @@ class WindowShell(QObject):
         first = bar.actions()[0] if bar.actions() else None
         self.file_menu = QMenu("&File", window)
         self.chat_menu = QMenu("&Chat", window)
-        bar.insertMenu(first, self.file_menu)
-        bar.insertMenu(first, self.chat_menu)
+        for new in (self.file_menu, self.chat_menu):
+            bar.insertMenu(first, new) if first is not None else bar.addMenu(new)
 
         window.new_chat_action.setShortcut(QKeySequence.StandardKey.New)
         window.code.open_action.setShortcut(QKeySequence.StandardKey.Open)
@@ -82,6 +82,7 @@ class WindowShell(QObject):
         _show_shortcut_in_tooltip(window.stop_button, self.stop_action)
         _show_shortcut_in_tooltip(window.stop_thinking_button, self.stop_thinking_action)
         self.context_menu = self._context_menu()
+        chats.busy_chat = lambda: self.chat_actions.streaming_chat
         self.update_actions()
 
     def _action(self, text: str, keys: object, slot: object) -> QAction:
@@ -157,7 +158,6 @@ class WindowShell(QObject):
         can_rewrite = self.chat_actions.can_rewrite
         self.regenerate_action.setEnabled(can_rewrite)
         self.edit_last_action.setEnabled(can_rewrite)
-        w.chats.busy_id = self.chat_actions.streaming_chat
 
 
 def _menu_titled(window: MainWindow, title: str) -> QMenu | None:
