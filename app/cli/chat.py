@@ -143,7 +143,8 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                                            args.allow_secrets)  # fmt: skip
         log.info("ask: %s", logs.content(prompt))
         sampling = SamplingParams(
-            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+            speculative=args.speculative,
         )
         for event in session.send(engine, prompt, sampling):
             if event.kind == "context" and event.context is not None:
@@ -189,7 +190,12 @@ def _stats_line(stats: ReplyStats) -> str:
         f"{stats.thinking_tokens} thinking + {stats.answer_tokens} answer tokens at "
         f"{stats.decode_tokens_per_s:.1f} tok/s, finished: {stats.finish_reason}; "
         f"policy {stats.policy}: {stats.suppressed_tokens} suppressed, "
-        f"{stats.forced_tokens} forced, {stats.loops_broken} loops broken]"
+        f"{stats.forced_tokens} forced, {stats.loops_broken} loops broken"
+        + (
+            f"; {stats.accepted_tokens} of {stats.drafted_tokens} drafted tokens accepted]"
+            if stats.drafted_tokens
+            else "]"
+        )
     )
 
 
@@ -210,7 +216,8 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             policy_b = policy_b.with_budget(args.think_budget_b)
         opt.load_model(engine, args, err, template=args.template)
         sampling = SamplingParams(
-            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+            speculative=args.speculative,
         )
         if not args.json:
             err.write(f"running {policy_a.name}, then {policy_b.name} (seed {args.seed})…\n")
@@ -254,7 +261,8 @@ def _bench_thinking(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         tasks = tasks[: args.limit] if args.limit else tasks
         model = opt.load_model(engine, args, err, template=args.template).path
         sampling = SamplingParams(
-            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+            temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+            speculative=args.speculative,
         )
         total = len(tasks) * len(policies)
         done = [0]

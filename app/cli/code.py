@@ -15,6 +15,7 @@ from app.core.errors import LeanCoderError
 from app.core.thinking.parser import Channel
 
 if TYPE_CHECKING:
+    from app.core.llm.engine_types import ReplyStats
     from app.core.session.chat import FolderChoice
     from app.core.workspace.context import WorkspaceContext
 
@@ -100,9 +101,11 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     engine = opt.engine_for(args)
     opt.load_model(engine, args, err, template=args.template)
     sampling = SamplingParams(
-        temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+        temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed,
+        speculative=args.speculative,
     )
     replies: list[str] = []
+    reply_stats: list[ReplyStats] = []
     proposal = None
     try:
         for event in session.send(engine, instruction, sampling):
@@ -116,6 +119,8 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 raise LeanCoderError(event.text)
             elif event.kind in ("proposal", "no_edits"):
                 proposal = event.proposal
+            elif event.kind == "done" and event.stats is not None:
+                reply_stats.append(event.stats)
     finally:
         engine.unload()
     if len(replies) > 1:
@@ -126,10 +131,21 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.json:
         data = report.to_dict()
         data["replies"] = replies
+        data["stats"] = [stats.to_dict() for stats in reply_stats]
         out.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         if not proposal.blocks:
             out.write("The model proposed no edits. Its reply:\n\n" + replies[-1] + "\n")
         out.write(proposal.unified_diff())
         write_report(report, out)
+        for stats in reply_stats:
+            err.write(_reply_line(stats) + "\n")
     return EXIT_OK if report.ok and proposal.blocks else EXIT_PARTIAL
+
+
+def _reply_line(stats: ReplyStats) -> str:
+    """One reply's decode figures, drafts included (speculative decoding)."""
+    line = f"[reply: {stats.generated_tokens} tokens at {stats.decode_tokens_per_s:.1f} tok/s"
+    if stats.drafted_tokens:
+        line += f"; {stats.accepted_tokens} of {stats.drafted_tokens} drafted tokens accepted"
+    return line + "]"

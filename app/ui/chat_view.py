@@ -284,6 +284,8 @@ def format_stats(stats: ReplyStats) -> str:
     parts.append(f"first token {stats.time_to_first_token_s * 1000:.0f} ms")
     if stats.thinking_tokens:
         parts.append(f"{stats.thinking_tokens} thinking")
+    if stats.drafted_tokens:
+        parts.append(f"{stats.accepted_tokens} of {stats.drafted_tokens} drafted accepted")
     if stats.early_exits:
         parts.append("thinking closed early (confident trial answer)")
     if stats.thinking_tokens and not stats.answer_tokens and stats.finish_reason == "stop":

@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core.edits.feedback import MAX_RETRIES
 from app.core.llm.engine import ReplyStats, SamplingParams
+from app.core.llm.speculative import speculative_mode
 from app.core.session.chat import ChatSession, SessionEvent
 from app.core.session.meters import PromptBreakdown, context_usage
 from app.core.thinking.policy import ThinkingPolicy
@@ -64,7 +65,10 @@ class LiveReply(QObject):
         self._echoed_user, self.detached = True, False
         self.widget = w.chat_view.add_message("assistant")
         w.chat_view.begin_live(self.widget)
-        sampling = SamplingParams(temperature=w.settings.temperature)
+        sampling = SamplingParams(
+            temperature=w.settings.temperature,
+            speculative=speculative_mode(w.settings.speculative),
+        )
         self.request = w.bridge.send(session, text, sampling)
         w.speed_meter.waiting()
         w.update_controls()

@@ -49,7 +49,7 @@ from app.ui.meters_panel import add_meters_toolbar
 from app.ui.model_loading import ModelLoading
 from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
-from app.ui.policy_picker import PolicyPicker, fast_kv_action
+from app.ui.policy_picker import PolicyPicker, fast_kv_action, speculative_action
 from app.ui.prompt_edit import PromptEdit
 from app.ui.welcome import WelcomePanel
 from app.ui.window_state import WindowState
@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
         thinking_menu = self.menuBar().addMenu("&Thinking")
         thinking_menu.addAction(self.edit_policy_action)
         thinking_menu.addAction(self.fast_kv_action)
+        self.speculative_action = speculative_action(self.settings, self, self.save_settings)
+        thinking_menu.addAction(self.speculative_action)
         self.new_chat_action = QAction("New chat", self)
         self.new_chat_action.setShortcut(QKeySequence.StandardKey.New)
         toolbar.addAction(self.new_chat_action)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QWidget
 
+from app.core.llm.speculative import speculative_mode
 from app.core.storage.settings import Settings
 from app.core.thinking.policy import BALANCED, PRESETS, ThinkingPolicy
 from app.ui.engine_bridge import EngineBridge
@@ -80,4 +82,24 @@ def fast_kv_action(settings: Settings, parent: QWidget) -> QAction:
         "Cut a finished thinking block out of the KV cache instead of re-reading what followed it;"
         " approximate (see bench/RESULTS.md). Applies from the next model load."
     )
+    return action
+
+
+def speculative_action(settings: Settings, parent: QWidget, save: Callable[[], None]) -> QAction:
+    """The switch for prompt-lookup speculative decoding (SamplingParams.speculative): on means
+    "auto", which pauses itself where drafts are rarely accepted. Takes effect with the next
+    reply; `save` writes the settings."""
+    action = QAction("Speculative decoding (prompt lookup)", parent)
+    action.setCheckable(True)
+    action.setChecked(speculative_mode(settings.speculative) != "off")
+    action.setToolTip(
+        "Guess the next tokens from the prompt and the reply so far and check them in one batch:"
+        " the same text, faster where the reply repeats code (edits)."
+    )
+
+    def toggled(on: bool) -> None:
+        settings.speculative = "auto" if on else "off"
+        save()
+
+    action.toggled.connect(toggled)
     return action

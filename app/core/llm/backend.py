@@ -2,11 +2,11 @@
 
 `LlamaBackend` wraps one `llama_cpp.Llama` and offers what the engine, the KV fast mode and early
 exit need (tokens, evaluation, logits, sampling, KV sequence operations, state), typed. It is the
-only code that touches `Llama`'s private attributes (`_ctx`, `_model`, `_logits_all`): when a
-llama-cpp-python release renames one, this module is the one to fix. `Llama.eval` is still what
-evaluates a batch, so its bookkeeping (`input_ids`, `n_tokens`) stays the one `Llama` keeps; where
-the cache is edited behind its back (a span cut out, a trial rolled back) this class mirrors the
-edit in that bookkeeping.
+only code that touches `Llama`'s private attributes (`_ctx`, `_model`, `_logits_all`,
+`_batch`): when a llama-cpp-python release renames one, this module is the one to fix.
+`Llama.eval` is still what evaluates a batch, so its bookkeeping (`input_ids`, `n_tokens`) stays
+the one `Llama` keeps; where the cache is edited behind its back (a span cut out, a trial rolled
+back, a rejected draft dropped) this class mirrors the edit in that bookkeeping.
 
 - llama.cpp's own log lines are kept in a ring buffer (`app.core.llm.llama_log`) instead of
   sprayed on stderr, so a failed load can quote the line that says why.
@@ -216,6 +216,30 @@ class LlamaBackend:
         from n_tokens on is dropped first. Afterwards the last position has logits."""
         self._llm.eval(tokens)
 
+    def evaluate_all(self, tokens: Sequence[int]) -> None:
+        """Evaluate `tokens` (one batch, at most n_batch) after position n_tokens-1 with logits at
+        every position: batch index i then holds what follows tokens[i] (`logits(i)`,
+        `sample(sampler, i)`). Speculative decoding verifies a draft this way in one pass."""
+        llm = self._llm
+        if not 0 < len(tokens) <= llm.n_batch:
+            raise ValueError(f"a batch holds 1 to {llm.n_batch} tokens, not {len(tokens)}")
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        if llm._logits_all:
+            rows = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits(llm._ctx.ctx), shape=(len(tokens), self._n_vocab)
+            )
+            llm.scores[n_past : n_past + len(tokens), :] = rows
+        llm.n_tokens = n_past + len(tokens)
+
+    @property
+    def n_batch(self) -> int:
+        """The most tokens one `evaluate_all` batch may hold."""
+        return int(self._llm.n_batch)
+
     def logits(self, index: int = -1) -> Logits | None:
         """The logits of output `index` of the last batch (-1: its last position), as a view of
         llama.cpp's buffer (valid until the next evaluation), or None when it computed none."""
@@ -224,9 +248,10 @@ class LlamaBackend:
             return None
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
-    def top_token(self) -> int:
-        """The highest-logit token of the last evaluated position, read in place (no copy)."""
-        logits = self.logits(-1)
+    def top_token(self, index: int = -1) -> int:
+        """The highest-logit token at batch output `index` (-1: the last evaluated position),
+        read in place (no copy)."""
+        logits = self.logits(index)
         if logits is None:
             raise RuntimeError("no position has been evaluated with logits")
         return int(np.argmax(logits))
@@ -263,9 +288,10 @@ class LlamaBackend:
             chain.add_dist(seed)
         return Sampler(chain)
 
-    def sample(self, sampler: Sampler) -> int:
-        """Sample from the last position's logits; the chain records the token (penalties)."""
-        return int(sampler.chain.sample(self._llm._ctx, -1))
+    def sample(self, sampler: Sampler, index: int = -1) -> int:
+        """Sample from the logits at batch output `index` (-1: the last position); the chain
+        records the token (penalties) and advances its RNG, as for any sample."""
+        return int(sampler.chain.sample(self._llm._ctx, index))
 
     # -- KV cache ------------------------------------------------------------------------------
 
@@ -284,6 +310,14 @@ class LlamaBackend:
         """Whether cached positions can be moved (`seq_add`); not for recurrent models."""
         memory = self._memory()
         return memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
+
+    def can_rewind(self) -> bool:
+        """Whether a suffix of the cache can be dropped (speculative decoding rejects a draft's
+        tail that way); not for recurrent or hybrid models, whose state cannot be rolled back."""
+        model = self._llm.model
+        return not (
+            llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model)
+        )
 
     def seq_rm(self, seq: int, p0: int, p1: int) -> bool:
         """Drop positions [p0, p1) of `seq` (p1 < 0: to the end; seq < 0: every sequence).

@@ -9,10 +9,7 @@ owns it (see `app.core.llm.worker`).
 
 from __future__ import annotations
 
-import codecs
-import dataclasses
 import random
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ from app.core.gguf.header import read_header
 from app.core.llm import backend as llama_backend
 from app.core.llm.backend import LlamaBackend
 from app.core.llm.chat_template import ChatTemplate, Message
+from app.core.llm.decode_loop import DecodeLoop
 from app.core.llm.engine_types import (
     GIB,
     LOAD_OVERHEAD_BYTES,
@@ -40,13 +38,13 @@ from app.core.llm.load_checks import (
     model_template,
     open_backend,
 )
+from app.core.llm.speculative import DraftLength, SpeculativeMode, limits_for
 from app.core.llm.template_limits import TemplateCancelled
 from app.core.thinking.control import ThinkingController
 from app.core.thinking.early_exit import early_exit_for
 from app.core.thinking.filler_words import FillerMatch, normalise_words, scan_vocabulary
 from app.core.thinking.parser import (
     Channel,
-    ParseEvent,
     ThinkingFormat,
     ThinkingParser,
     detect_format,
@@ -85,6 +83,7 @@ class Engine:
         self.info: ModelInfo | None = None
         self.cache_mode: CacheMode = "exact"  # set by load(); may be changed between replies
         self.last_cache_outcome: CacheOutcome | None = None  # the last fast-mode attempt
+        self._on_gpu = False  # layers offloaded: speculation may draft longer
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -132,6 +131,7 @@ class Engine:
 
         backend = open_backend(path, header, options, n_ctx, notes, on_progress, cancel)
         self._backend = backend
+        self._on_gpu = on_gpu
         self.cache_mode = options.cache_mode
         try:
             self._template = model_template(path, header, options, backend, notes)
@@ -255,97 +255,32 @@ class Engine:
         stats = ReplyStats(prompt_tokens=len(tokens), policy=policy.name)
         room = n_ctx - len(tokens)
         limit = min(room, sampling.max_tokens) if sampling.max_tokens else room
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pieces = backend.pieces
-        # Bound once: these run on every token.
-        evaluate, sample, is_eog = backend.evaluate, backend.sample, backend.is_eog
-
-        def publish(events: Sequence[ParseEvent]) -> Iterator[GenerationEvent]:
-            snapshot = self._snapshot(stats, control)
-            for ev in events:
-                if ev.kind == "open":
-                    control.on_block_open()
-                kind: EventKind = "text" if ev.kind == "text" else f"thinking_{ev.kind}"  # type: ignore[assignment]
-                yield GenerationEvent(kind, ev.channel, ev.text, snapshot)
-
-        def feed(token_ids: Sequence[int]) -> Iterator[GenerationEvent]:
-            """Decode, parse and count tokens that will be evaluated; yield their events."""
-            for token in token_ids:
-                was_thinking = parser.in_thinking
-                events = parser.feed(decoder.decode(pieces(token)))
-                if was_thinking or parser.in_thinking:
-                    stats.thinking_tokens += 1
-                else:
-                    stats.answer_tokens += 1
-                control.in_thinking = parser.in_thinking
-                if events:
-                    yield from publish(events)
-
-        start = time.perf_counter()
-        yield from publish(parser.feed(""))  # a prompt that opened thinking reports it at once
-        control.in_thinking = parser.in_thinking
-        pending = self._prepare_cache(backend, tokens, stats)
         seed = sampling.seed if sampling.seed is not None else random.getrandbits(31)
         plain = backend.sampler(sampling, seed)
         bias = control.logit_bias()
-        pruning = backend.sampler(sampling, seed, bias) if bias else plain
-        first = 0.0
-        reason = "context" if limit == room else "length"
-        while True:
-            if cancel is not None and cancel.is_set():
-                reason = "cancelled"
-                break
-            if stats.generated_tokens >= limit:
-                break
-            evaluate(pending)
-            if bias and control.in_thinking:
-                control.note_top_token(backend.top_token())
-                token = sample(pruning)
-            else:
-                token = sample(plain)
-            now = time.perf_counter()
-            if not first:
-                first = now
-                stats.prompt_seconds = stats.time_to_first_token_s = now - start
-            stats.decode_seconds = now - first
-            if is_eog(token):
-                reason = "stop"
-                break
-            action = (  # only thinking is steered: skip the work for answer tokens
-                control.step(token, self._piece_text(token), _utf8_pending(decoder))
-                if control.in_thinking
-                else None
-            )
-            if action is None:
-                pending = [token]
-            elif action.replace:
-                pending = action.tokens
-            else:
-                pending = [token, *action.tokens]
-            pending = pending[: max(1, n_ctx - backend.n_tokens - 1)]
-            yield from feed(pending)
-        tail = parser.feed(decoder.decode(b"", final=True)) + parser.flush()
-        stats.total_seconds = time.perf_counter() - start
-        stats.finish_reason = reason
-        yield from publish(tail)
-        yield GenerationEvent("done", parser.channel, "", self._snapshot(stats, control))
-
-    @staticmethod
-    def _snapshot(stats: ReplyStats, control: ThinkingController) -> ReplyStats:
-        counters = control.counters
-        return dataclasses.replace(
-            stats,
-            suppressed_tokens=counters.suppressed,
-            forced_tokens=counters.forced_tokens,
-            budget_hits=counters.budget_hits,
-            loops_broken=counters.loops_broken,
-            hints_injected=counters.hints,
-            thinking_block_tokens=control.block_tokens,
-            early_exit_probes=counters.early_exit_probes,
-            early_exits=counters.early_exits,
-            early_exit_probe_tokens=counters.early_exit_probe_tokens,
-            early_exit_probe_seconds=counters.early_exit_probe_seconds,
+        pruning = backend.sampler(sampling, seed, bias) if bias else None
+        loop = DecodeLoop(
+            backend,
+            tokens,
+            parser=parser,
+            control=control,
+            stats=stats,
+            limit=limit,
+            reason_at_limit="context" if limit == room else "length",
+            samplers=(plain, pruning),
+            cancel=cancel,
+            draft_length=self._draft_length(sampling.speculative),
+            early_exit=deer is not None,
         )
+        yield from loop.run(lambda: self._prepare_cache(backend, tokens, stats))
+
+    def _draft_length(self, mode: SpeculativeMode) -> DraftLength | None:
+        """Speculation's length schedule for one reply; None when it is off or cannot work
+        (a recurrent model's state cannot drop a rejected draft)."""
+        backend = self._require()
+        if mode == "off" or not backend.can_rewind():
+            return None
+        return DraftLength(mode, limits_for(self._on_gpu))
 
     def _prepare_cache(
         self, backend: LlamaBackend, tokens: list[int], stats: ReplyStats
@@ -371,9 +306,6 @@ class Engine:
 
     def _encode(self, text: str) -> list[int]:
         return self._require().tokenize(text, add_bos=False, special=True)
-
-    def _piece_text(self, token: int) -> str:
-        return self._require().pieces(token).decode("utf-8", errors="ignore")
 
     def _filler_ids(self, policy: ThinkingPolicy) -> list[int]:
         if not policy.suppress_fillers:
@@ -422,7 +354,3 @@ def run_to_completion(
             stats = event.stats
     return "".join(thinking), "".join(answer), stats
 
-
-def _utf8_pending(decoder: codecs.IncrementalDecoder) -> bool:
-    """Whether the decoder holds the first bytes of a character still to be completed."""
-    return bool(decoder.getstate()[0])

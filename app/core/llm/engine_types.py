@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from app.core.llm.kv_shift import CacheMode
+from app.core.llm.speculative import DEFAULT_SPECULATIVE, SpeculativeMode
 from app.core.llm.threads import FrontEnd
 from app.core.thinking.filler_words import FillerMatch
 from app.core.thinking.parser import Channel, ThinkingFormat
@@ -55,6 +56,9 @@ class SamplingParams:
     repeat_penalty: float = 1.0
     max_tokens: int | None = None  # None: until the model stops or the context is full
     seed: int | None = None
+    # Prompt-lookup speculative decoding (app.core.llm.speculative): the same text either way;
+    # "auto" drafts and pauses itself where drafts are rarely accepted, "on" never pauses.
+    speculative: SpeculativeMode = DEFAULT_SPECULATIVE
 
 
 @dataclass(slots=True)

@@ -31,6 +31,9 @@ class Settings:
     # Experimental: cut spent thinking out of the KV cache in place instead of re-prefilling
     # what followed it (approximate; see app.core.llm.kv_shift). Passed as LoadOptions.cache_mode.
     kv_fast_mode: bool = False
+    # Prompt-lookup speculative decoding: "auto", "on" or "off" (app.core.llm.speculative). The
+    # same text either way; the window's switch sets "auto" or "off".
+    speculative: str = "auto"
     # CPU threads for the model; 0: chosen for this machine (app.core.llm.threads).
     n_threads: int = 0
     # Prompts, replies and file contents go into the log only when on (app.core.storage.logs).
@@ -76,6 +79,7 @@ _EXPECTED: dict[str, type | tuple[type, ...]] = {
     "policy": str,
     "custom_policy": dict,
     "kv_fast_mode": bool,
+    "speculative": str,
     "log_content": bool,
     "n_ctx_chosen": bool,
     "window_geometry": str,
