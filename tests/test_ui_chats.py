@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QLineEdit, QMenu
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import QApplication, QLineEdit, QMenu
 from pytestqt.qtbot import QtBot
 
 from app.core.storage import chat_store
@@ -251,3 +252,26 @@ def test_edit_and_send_again_replaces_the_message_and_its_reply(
     assert len(messages) == 4 and messages[3].status == chat_store.COMPLETE
     assert [m.answer for m in window.chat_view.messages][2] == "Say goodbye."
     assert len(window.chat_view.messages) == 4
+
+
+def test_a_code_blocks_copy_link_puts_its_exact_code_on_the_clipboard(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window(load=False)
+    code = "def f(x):\n    return {'a': x}  # keep <this> & that\n"
+    chat = add_chat(window, "Code", "Show me f", f"Here:\n\n```python\n{code}```\n\nDone.")
+    window.open_chat(chat)
+    body = window.chat_view.messages[-1].body
+    qtbot.waitUntil(lambda: "Copy" in body.toPlainText(), timeout=5_000)
+    QApplication.clipboard().clear()
+
+    def copy_spot() -> QPoint:  # between "Co" and "py", once the view has laid the text out
+        found = body.document().find("Copy")
+        middle = QTextCursor(body.document())
+        middle.setPosition(found.position() - 2)
+        return body.cursorRect(middle).center()
+
+    qtbot.waitUntil(lambda: body.anchorAt(copy_spot()).startswith("leancoder-copy:"), timeout=5_000)
+    spot = copy_spot()
+    qtbot.mouseClick(body.viewport(), Qt.MouseButton.LeftButton, pos=spot)
+    qtbot.waitUntil(lambda: QApplication.clipboard().text() == code, timeout=5_000)

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from app.core.llm.engine import ReplyStats
 from app.core.storage import chat_store
 from app.core.storage.chat_store import StoredMessage
+from app.ui.code_copy import copy_clicked
 from app.ui.markdown_html import user_markdown_to_html
 from app.ui.markdown_stream import MarkdownStream, PlainStream
 
@@ -51,6 +52,8 @@ class AutoHeightBrowser(QTextBrowser):
     @staticmethod
     def _open_link(url: QUrl) -> None:
         # A click is the user's own request; nothing is fetched unless they click.
+        if copy_clicked(url):  # a code block's Copy link
+            return
         if url.scheme() in ("http", "https"):
             QDesktopServices.openUrl(url)
 

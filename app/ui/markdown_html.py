@@ -19,6 +19,7 @@ from pygments.lexers import get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
 from app.ui import theme
+from app.ui.code_copy import copy_link
 
 # Guessing a lexer reads the whole block; past this size an unlabelled block stays plain.
 GUESS_LIMIT = 20_000
@@ -42,6 +43,7 @@ def _highlight_code(code: str, lang: str, _attrs: object = None) -> str:
     return (
         f'<table width="100%" cellpadding="8" cellspacing="0" '
         f'style="background-color:{background}; margin-top:4px; margin-bottom:4px;">'
+        f'<tr><td align="right" style="padding-bottom:0;">{copy_link(code)}</td></tr>'
         f'<tr><td><pre style="margin:0; font-family:monospace; white-space:pre-wrap;">{body}'
         f"</pre></td></tr></table>"
     )
