@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from app.core.llm.engine import Engine
-from app.core.llm.engine_types import GenerationEvent
+from app.core.llm.engine_types import GenerationEvent, ReplyStats
 from app.core.llm.worker import SerialWorker
 from app.server.config import RETRY_AFTER_S
 from app.server.errors import ApiError
@@ -45,6 +45,10 @@ class ActivitySnapshot:
     waiting: int = 0
     served: int = 0
     client: str = ""  # the User-Agent of the request being served ("" when idle)
+    last_reply: ReplyStats | None = None  # the statistics of the last reply that ended
+    # Tokens the model still produced after the last reply was cancelled (its client left, a
+    # stop string matched): the engine checks the flag per token, so 0 or 1.
+    tokens_after_cancel: int = 0
 
 
 class ServerActivity:
@@ -232,13 +236,21 @@ class ModelService:
             lambda s: dataclasses.replace(s, busy=True, waiting=waiting, client=client)
         )
         error: BaseException | None = None
+        last: ReplyStats | None = None
+        at_cancel: int | None = None  # tokens generated when the cancel flag was first seen
         try:
             for event in generation(self.engine, ticket.cancel):
+                if at_cancel is None and ticket.cancel.is_set():
+                    at_cancel = event.stats.generated_tokens
+                last = event.stats
                 ticket.buffer.push(event)
         except Exception as exc:  # reported to the client by the route; bugs are logged there
             error = exc
         finally:
             ticket.buffer.end(error)
-            self.activity._change(
-                lambda s: dataclasses.replace(s, busy=False, client="", served=s.served + 1)
-            )
+            after = last.generated_tokens - at_cancel if last and at_cancel is not None else 0
+            if at_cancel is not None:
+                log.info("reply cancelled; %d more token(s) after the cancel", after)
+            self.activity._change(lambda s: dataclasses.replace(
+                s, busy=False, client="", served=s.served + 1, last_reply=last,
+                tokens_after_cancel=after))  # fmt: skip
