@@ -19,20 +19,29 @@ from app.server.config import ServerConfig
 CONNECTION_HEADROOM = 32  # connections beyond the queue (health checks, model lists)
 
 
-def _uvicorn(app: Starlette, config: ServerConfig) -> uvicorn.Server:
-    return uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            limit_concurrency=config.queue_limit + 1 + CONNECTION_HEADROOM,
-            timeout_graceful_shutdown=3,
-        )
+def uvicorn_config(app: Starlette, config: ServerConfig) -> uvicorn.Config:
+    """How LeanCoder runs uvicorn, here and in app.server.hosted (the window's pool thread)."""
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        limit_concurrency=config.queue_limit + 1 + CONNECTION_HEADROOM,
+        timeout_graceful_shutdown=3,
     )
+
+
+def _uvicorn(app: Starlette, config: ServerConfig) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn_config(app, config))
+
+
+def server_url(host: str, port: int) -> str:
+    """The /v1 base URL clients use for a server listening on `host`:`port`."""
+    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+    return f"http://{shown}:{port}/v1"
 
 
 class ServerThread:
@@ -63,9 +72,7 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        host = self.config.host
-        shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
-        return f"http://{shown}:{self.port}/v1"
+        return server_url(self.config.host, self.port)
 
     def wait(self) -> None:
         """Until the server ends (Ctrl+C reaches the calling thread as KeyboardInterrupt)."""
