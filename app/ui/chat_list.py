@@ -67,6 +67,8 @@ class ChatListPanel(QWidget):
         self.list.setMinimumWidth(180)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.setEditTriggers(QListWidget.EditTrigger.NoEditTriggers)  # F2 or the menu
+        self.list.setStyleSheet("QListWidget::item { padding: 5px 4px; }")  # rows easy to hit
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.empty_label = QLabel("", self)
         self.empty_label.setWordWrap(True)
         self.empty_label.setStyleSheet("color: palette(placeholder-text);")
@@ -83,7 +85,7 @@ class ChatListPanel(QWidget):
         bar.addWidget(self.undo_button)
         self.undo_bar.hide()
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(4, 4, 0, 4)
         layout.addWidget(self.search)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.empty_label)
@@ -177,6 +179,7 @@ class ChatListPanel(QWidget):
         chat_id = int(item.data(CHAT_ID))
         menu = QMenu(self)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.addSection(_short(item.text()))  # which chat the menu acts on (not the open one)
         menu.addAction("Open").triggered.connect(lambda: self.chatOpened.emit(chat_id))
         rename = menu.addAction("Rename…")
         rename.setShortcut(self.rename_action.shortcut())
