@@ -119,12 +119,18 @@ class DecodeLoop:
 
     def _evaluate(self, pending: Sequence[int], draft: Sequence[int]) -> None:
         if not draft:
+            started = time.perf_counter()
             self.backend.evaluate(pending)
+            if self._lengths is not None and len(pending) == 1:  # a one-token step's cost
+                self._lengths.observe(1, time.perf_counter() - started)
             return
         if len(pending) > 1:  # a prompt or forced tokens: only the last one needs logits
             self.backend.evaluate(pending[:-1])
         self._base = self.backend.n_tokens
+        started = time.perf_counter()
         self.backend.evaluate_all([pending[-1], *draft])
+        if self._lengths is not None:
+            self._lengths.observe(1 + len(draft), time.perf_counter() - started)
         self.stats.drafted_tokens += len(draft)
 
     def _verify(

@@ -8,11 +8,13 @@ verifies a draft in one batch and keeps the tokens the sampler itself picks, so 
 changes: only the number of decode passes does.
 
 A draft costs something even when it is rejected: evaluating 1 + k tokens takes longer than 1.
-On a GPU the extra tokens are nearly free; on a CPU each costs a share of a step (measured on the
-starter model, 2 cores: bench/RESULTS.md). `DraftLength` therefore adapts: it lengthens drafts
-while they are accepted whole, shortens them on rejections, and in `auto` mode pauses drafting
-when the recent acceptance rate is below what a draft token costs (the break-even rate), probing
-again after a pause that doubles each time drafting still does not pay.
+On a GPU the extra tokens are nearly free; on a CPU each costs a share of a step (about 0.5-0.7
+of a step for the starter model on this project's 2-core test machine: bench/RESULTS.md).
+`DraftLength` therefore adapts: it lengthens drafts while they are accepted whole, shortens them
+on rejections, measures what a drafted token costs on this machine (batch time against one-token
+step time, starting from the hardware's prior), and in `auto` mode pauses drafting when the recent
+acceptance rate is below that cost (the break-even rate: 1 + a·k tokens for 1 + c·k steps' time),
+probing again after a pause that doubles each time drafting still does not pay.
 
 Pure Python over token ids; no llama.cpp here, so the rules are tested without a model.
 """
@@ -102,11 +104,13 @@ class DraftLimits:
     token_cost: float
 
 
-# Measured on the starter model with 2 CPU cores (bench/RESULTS.md "Speculative decoding"): a
-# batch of 1 + k tokens takes about 1 + 0.15·k steps for k <= 8. GPUs verify a batch in about the
-# time of one token (llama.cpp's docs suggest long drafts there).
-CPU_LIMITS = DraftLimits(start=4, longest=8, token_cost=0.15)
-GPU_LIMITS = DraftLimits(start=8, longest=16, token_cost=0.03)
+# Priors until the loop has measured this machine. The starter model on 2 shared CPU cores: a
+# batch of 1 + k tokens took 1 + (0.5 to 0.7)·k steps for k <= 16 (bench/RESULTS.md). GPUs verify a
+# batch in about the time of one token (llama.cpp's docs suggest long drafts there).
+CPU_LIMITS = DraftLimits(start=4, longest=8, token_cost=0.5)
+GPU_LIMITS = DraftLimits(start=8, longest=16, token_cost=0.05)
+# How fast the measured costs follow new observations (exponential moving average weight).
+COST_SMOOTHING = 0.2
 
 
 def limits_for(on_gpu: bool) -> DraftLimits:
@@ -119,8 +123,10 @@ class DraftLength:
 
     - Lengthen by 2 after a draft accepted whole, shorten by 1 after a rejection (the schedule
       Hugging Face's assisted generation uses), within 1..limits.longest.
-    - `auto`: after every `window` drafts, if fewer than `margin` × the break-even share of the
-      drafted tokens was accepted, pause for `pause` steps (doubling per failed probe, up to
+    - `observe` takes evaluation times: one-token steps and draft batches give what one drafted
+      token costs here (`token_cost`, the hardware prior until both have been seen).
+    - `auto`: after every `window` drafts, if fewer than `margin` × `token_cost` of the drafted
+      tokens were accepted, pause for `pause` steps (doubling per failed probe, up to
       `longest_pause`), then draft again to probe. `on` never pauses; `off` never drafts.
     """
 
@@ -131,7 +137,7 @@ class DraftLength:
         window: int = 8,
         pause: int = 32,
         longest_pause: int = 512,
-        margin: float = 1.5,
+        margin: float = 1.1,
     ) -> None:
         self.mode = mode
         self.limits = limits
@@ -144,6 +150,27 @@ class DraftLength:
         self._next_pause = self.first_pause
         self._paused_for = 0
         self.pauses = 0  # times drafting was paused because it did not pay
+        self._step_seconds: float | None = None  # a one-token step, smoothed
+        self._measured_cost: float | None = None  # a drafted token, as a share of a step
+
+    @property
+    def token_cost(self) -> float:
+        """A drafted token's cost as a share of a one-token step: measured, else the prior."""
+        return self._measured_cost if self._measured_cost is not None else self.limits.token_cost
+
+    def observe(self, batch: int, seconds: float) -> None:
+        """Evaluating `batch` tokens took `seconds` (1: a plain step; 1 + k: a draft's batch)."""
+        if batch < 1 or seconds <= 0:
+            return
+        if batch == 1:
+            last = self._step_seconds
+            self._step_seconds = seconds if last is None else _smooth(last, seconds)
+            return
+        if self._step_seconds is None:
+            return
+        share = min(2.0, max(0.0, (seconds / self._step_seconds - 1) / (batch - 1)))
+        cost = self._measured_cost
+        self._measured_cost = share if cost is None else _smooth(cost, share)
 
     @property
     def paused(self) -> bool:
@@ -174,7 +201,7 @@ class DraftLength:
         total = sum(d for d, _ in self._recent)
         kept = sum(a for _, a in self._recent)
         self._recent.clear()
-        if kept < self.margin * self.limits.token_cost * total:
+        if kept < self.margin * self.token_cost * total:
             self._paused_for = self._next_pause
             self._next_pause = min(self.longest_pause, self._next_pause * 2)
             self.pauses += 1
@@ -182,3 +209,6 @@ class DraftLength:
         else:
             self._next_pause = self.first_pause
 
+
+def _smooth(old: float, new: float) -> float:
+    return (1 - COST_SMOOTHING) * old + COST_SMOOTHING * new
