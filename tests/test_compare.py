@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.evals.compare import run_comparison
+from app.core.evals.compare import BOTH_EMPTY, model_quantization, run_comparison
 from app.core.llm.engine import Engine, GenerationEvent, SamplingParams
 from app.core.thinking.policy import UNPRUNED, ThinkingPolicy
 
@@ -52,6 +52,36 @@ def test_budget_side_thinks_less_and_both_stream(engine: Engine) -> None:
     assert data["b"]["stats"]["budget_hits"] == 1
     assert data["seed"] == 3
 
+    # Every export names what it ran on: model, quantization, seed, both policies in full.
+    assert engine.info is not None
+    quant = model_quantization(engine.info)
+    assert quant != "unknown" and quant in engine.info.path.name.upper()
+    assert f"- Model: {engine.info.name}" in markdown and f"- Quantization: {quant}" in markdown
+    assert "- Seed: 3" in markdown
+    assert "- Policy A: Unpruned (" in markdown and "- Policy B: Capped (" in markdown
+    assert "budget=16" in markdown and "budget=None" in markdown
+    assert data["model"] == engine.info.name and data["quantization"] == quant
+    # What each side saved against the other, in tokens and seconds.
+    saved = sa.generated_tokens - sb.generated_tokens
+    assert saved > 0
+    assert result.savings("b").startswith(f"saved {saved} tokens (")
+    assert result.savings("a").startswith(f"spent {saved} tokens (")
+    assert f"- B (Capped) saved {saved} tokens" in markdown
+
+
+def test_two_empty_answers_are_no_answer_not_identical(engine: Engine) -> None:
+    """Four tokens, all spent thinking: neither side gets to answer."""
+    result = run_comparison(
+        engine, ASK, UNPRUNED, UNPRUNED, SamplingParams(max_tokens=4, seed=5),
+        force_thinking=True,
+    )  # fmt: skip
+    assert result.a.answer == result.b.answer == "" and result.a.thinking
+    assert result.answers() == BOTH_EMPTY
+    data = json.loads(result.to_json())
+    assert data["answers"] == "no answer on either side" and data["identical_answers"] is False
+    assert "No answer on either side" in result.to_markdown()
+    assert "identical" not in result.to_markdown().lower()
+
 
 @pytest.mark.model  # --model starter, without the starter_path fixture
 def test_cli_compare_json_and_markdown(tmp_path: Path) -> None:
@@ -83,4 +113,4 @@ def test_cli_compare_table() -> None:
     assert result.stdout.splitlines()[0].split() == ["measure", "Unpruned", "Balanced", "change"]
     assert "== answer diff ==" in result.stdout
     # The starter has no thinking format: the policies cannot differ, so neither do the answers.
-    assert "(identical)" in result.stdout
+    assert "The two answers are identical." in result.stdout

@@ -241,8 +241,7 @@ def _compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     for side in (result.a, result.b):
         out.write(f"\n== {side.policy.name}: answer ==\n{side.answer.strip() or '(none)'}\n")
-    diff = result.answer_diff()
-    out.write("\n== answer diff ==\n" + ("\n".join(diff) if diff else "(identical)") + "\n")
+    out.write("\n== answer diff ==\n" + "\n".join(result.diff_summary()) + "\n")
     return EXIT_OK
 
 
