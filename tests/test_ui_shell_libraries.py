@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
 from contextlib import redirect_stderr
 from pathlib import Path
 
@@ -117,3 +118,54 @@ def test_the_window_command_exits_with_the_install_line_before_qt_starts(
     assert status == qsl.EXIT_MISSING_LIBRARIES
     assert "sudo apt-get install libleancoder-fakexcb0" in err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+def _hide_libraries_command(sonames: list[str]) -> str | None:
+    """A shell line that hides system libraries in a private mount namespace (an empty file
+    bound over each, so the loader refuses them as on a machine without the package)."""
+    if shutil.which("unshare") is None:
+        return None
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    if probe.returncode != 0:
+        return None  # not allowed here (needs root or user namespaces)
+    binds = []
+    for soname in sonames:
+        found = [p for p in (Path("/lib/x86_64-linux-gnu"), Path("/usr/lib64"), Path("/usr/lib"))
+                 if (p / soname).exists()]  # fmt: skip
+        if not found:
+            return None
+        binds.append(f"mount --bind /dev/null {(found[0] / soname).resolve()}")
+    return " && ".join(binds)
+
+
+def test_make_run_on_a_machine_without_xcb_libraries_prints_the_install_lines(
+    tmp_path: Path,
+) -> None:
+    """`python -m app` (what `make run` runs) with three of Qt's X11 libraries hidden: the
+    message names exactly those and their packages, and the process exits 3 instead of Qt's
+    abort (exit 134, naming only libxcb-cursor0)."""
+    hidden = ["libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxkbcommon-x11.so.0"]
+    hide = _hide_libraries_command(hidden)
+    if hide is None:
+        pytest.skip("needs unshare -m and the Debian xcb libraries to hide")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DISPLAY": ":99",  # no X server is needed: the check runs before Qt connects
+        "LEANCODER_DATA_DIR": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'{hide} && exec "$0" -m app', sys.executable],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == qsl.EXIT_MISSING_LIBRARIES, result.stderr
+    assert (
+        "needs system libraries that are not installed: libxkbcommon-x11.so.0, "
+        "libxcb-cursor.so.0, libxcb-icccm.so.4." in result.stderr
+    )
+    assert "sudo apt-get install libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4" in result.stderr
+    assert "sudo dnf install libxkbcommon-x11 xcb-util-cursor xcb-util-wm" in result.stderr
+    assert "Traceback" not in result.stderr and "qt.qpa" not in result.stderr
