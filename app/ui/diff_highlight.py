@@ -50,7 +50,7 @@ def highlight_lines(path: str, lines: list[str]) -> list[str]:
     text = "\n".join(lines)
     if len(text) > MAX_HIGHLIGHT_CHARS:
         return [html.escape(line) for line in lines]
-    rendered = highlight(text, lexer_for(path), theme.code_formatter()).split("\n")
+    rendered = str(highlight(text, lexer_for(path), theme.code_formatter())).split("\n")
     if len(rendered) < len(lines):  # a lexer that swallowed a line break: fall back to plain
         return [html.escape(line) for line in lines]
     return rendered[: len(lines)]

@@ -237,7 +237,9 @@ class PolicyEditor(QDialog):
                 box.hide()
         self.matches = QLabel("", body)
         self.matches.setWordWrap(True)
-        self.groups["Filler words"].layout().addWidget(self.matches)
+        filler_layout = self.groups["Filler words"].layout()
+        assert filler_layout is not None
+        filler_layout.addWidget(self.matches)
         body_layout.addStretch(1)
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)

@@ -76,6 +76,7 @@ class WelcomePanel(QFrame):
         self._later.setInterval(0)
         self._later.timeout.connect(self.sync)
         container = window.chat_view.widget()
+        assert container is not None
         box = container.layout()
         assert isinstance(box, QVBoxLayout)
         box.insertWidget(0, self)

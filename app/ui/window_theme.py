@@ -80,5 +80,6 @@ def _on_theme_changed(window: MainWindow) -> None:
         target.setIcon(theme.icon(name))
     window.meters.repaint_theme()
     # Code blocks carry the theme's colours inline: the open chat is drawn again in the new ones.
+    # The same conversation, so the meters keep their figures (open_chat would clear them).
     if not window.generating and window.chat_id is not None:
-        window.open_chat(window.chat_id)
+        window.chat_view.show_stored(window.store.messages(window.chat_id))
