@@ -275,3 +275,55 @@ def test_a_code_blocks_copy_link_puts_its_exact_code_on_the_clipboard(
     spot = copy_spot()
     qtbot.mouseClick(body.viewport(), Qt.MouseButton.LeftButton, pos=spot)
     qtbot.waitUntil(lambda: QApplication.clipboard().text() == code, timeout=5_000)
+
+
+def test_each_message_has_its_own_menu_and_copy_message(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window(load=False)
+    chat = add_chat(window, "Menus", "First question", "First answer")
+    window.open_chat(chat)
+    question, answer = window.chat_view.messages
+    actions = window.shell.chat_actions
+    qtbot.waitUntil(lambda: bool(answer.property("leancoderMessageMenu")), timeout=5_000)
+    menu = actions.message_menu(question, QPoint(4, 4))
+    texts = [a.text() for a in menu.actions() if not a.isSeparator()]
+    assert "Edit and send again…" in texts and "Copy message" in texts
+    assert any("Copy" in t for t in texts[: texts.index("Edit and send again…")])  # the text's own
+    edit = next(a for a in menu.actions() if a.text() == "Edit and send again…")
+    assert not edit.isEnabled()  # no model loaded: nothing can be sent
+    menu.close()
+    menu = actions.message_menu(answer)
+    assert [a.text() for a in menu.actions()] == ["Regenerate this reply", "Copy message"]
+    QApplication.clipboard().clear()
+    next(a for a in menu.actions() if a.text() == "Copy message").trigger()
+    assert QApplication.clipboard().text() == "First answer"
+    menu.close()
+
+
+@pytest.mark.model
+def test_regenerating_an_earlier_reply_drops_what_came_after_it(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window(n_ctx=512)
+    window.settings.temperature = 0.0
+    type_and_send(qtbot, window, SHORT_PROMPT)
+    wait_reply_done(qtbot, window, REPLY_MS)
+    type_and_send(qtbot, window, "And one more sentence.")
+    wait_reply_done(qtbot, window, REPLY_MS)
+    assert len(stored(window)) == 4
+    first_reply = window.chat_view.messages[1]
+    menu = window.shell.chat_actions.message_menu(first_reply)
+    regenerate = next(a for a in menu.actions() if a.text() == "Regenerate this reply")
+    assert regenerate.isEnabled()
+    regenerate.trigger()
+    menu.close()
+    assert window.generating
+    wait_reply_done(qtbot, window, REPLY_MS)
+    messages = stored(window)
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", chat_store.COMPLETE),
+        ("assistant", chat_store.COMPLETE),
+    ]
+    assert messages[0].content == SHORT_PROMPT
+    assert [m.answer for m in window.chat_view.messages] == [SHORT_PROMPT, messages[1].content]

@@ -6,6 +6,10 @@ turn after it are deleted from the store, the chat is reopened from what is left
 or edited) text is sent as a new turn. The model therefore sees exactly the history the user sees,
 and the store never holds two branches that the list could not show.
 
+Each message's right-click menu (the text view's own Copy / Select All, then these) acts on that
+message: Edit and send again on a message the user wrote, Regenerate on a reply, Copy message.
+A message on screen is matched to its stored turn by position, and only while nothing streams.
+
 Moving to another chat while a reply streams detaches the reply from the view (LiveReply.detach):
 the model goes on, the session saves the reply on its own clock, and if the user comes back to
 that chat the saved part is shown, then the whole reply once it ends.
@@ -15,20 +19,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer
+from PySide6.QtGui import QContextMenuEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.session.chat import FEEDBACK_PREFIX, ChatSession, Turn
+from app.ui.chat_view import MessageWidget
 
 if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
+
+_HOOKED = "leancoderMessageMenu"  # a message widget whose right-click menu is ours
 
 
 class EditMessageDialog(QDialog):
@@ -69,6 +78,83 @@ class ChatActions(QObject):
         self.dialog: EditMessageDialog | None = None
         window.live.replyFinished.connect(lambda _stats: self._on_reply_ended())
         window.live.replyFailed.connect(lambda _text: self._on_reply_ended())
+        container = window.chat_view.widget()
+        if container is not None:
+            container.installEventFilter(self)
+
+    # -- each message's menu -------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ChildAdded:
+            QTimer.singleShot(0, self._hook_messages)  # once the message widget is built
+        elif event.type() == QEvent.Type.ContextMenu and isinstance(event, QContextMenuEvent):
+            message = self._message_of(watched)
+            if message is not None:
+                menu = self.message_menu(message, event.pos() if watched is message.body else None)
+                menu.popup(event.globalPos())
+                return True
+        return False
+
+    def _hook_messages(self) -> None:
+        for message in self._window.chat_view.messages:
+            if not message.property(_HOOKED):
+                message.setProperty(_HOOKED, True)
+                message.installEventFilter(self)
+                message.body.installEventFilter(self)
+
+    def _message_of(self, watched: QObject) -> MessageWidget | None:
+        for message in self._window.chat_view.messages:
+            if watched is message or watched is message.body:
+                return message
+        return None
+
+    def turn_of(self, message: MessageWidget) -> Turn | None:
+        """The stored turn shown by `message`, while nothing streams (matched by position)."""
+        w = self._window
+        shown, turns = w.chat_view.messages, w.session.turns
+        if w.generating or len(shown) != len(turns) or message not in shown:
+            return None
+        turn = turns[shown.index(message)]
+        return turn if turn.role == message.role and turn.message_id is not None else None
+
+    def message_menu(self, message: MessageWidget, body_pos: QPoint | None = None) -> QMenu:
+        """The right-click menu of one message: the text's own entries, then what the message
+        allows (Edit and send again for the user's, Regenerate for a reply, Copy message)."""
+        if body_pos is not None:
+            menu = message.body.createStandardContextMenu(body_pos)
+            menu.setParent(self._window, menu.windowFlags())
+            menu.addSeparator()
+        else:
+            menu = QMenu(self._window)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        turn = self.turn_of(message)
+        idle = self.can_rewrite
+        if message.role == "user":
+            edit = menu.addAction("Edit and send again…")
+            feedback = turn is not None and turn.content.startswith(FEEDBACK_PREFIX)
+            edit.setEnabled(idle and turn is not None and not feedback)
+            edit.triggered.connect(lambda: self.edit_turn(turn) if turn is not None else None)
+        else:
+            regenerate = menu.addAction("Regenerate this reply")
+            asked = self._question_before(turn)
+            regenerate.setEnabled(idle and asked is not None)
+            regenerate.triggered.connect(
+                lambda: self.resend(asked.message_id, asked.content)
+                if asked is not None and asked.message_id is not None else None
+            )  # fmt: skip
+        copy = menu.addAction("Copy message")
+        copy.triggered.connect(lambda: _copy_text(message.answer))
+        return menu
+
+    def _question_before(self, reply: Turn | None) -> Turn | None:
+        """The message a reply answered (the user's, or the app's edit feedback)."""
+        turns = self._window.session.turns
+        if reply is None or reply not in turns:
+            return None
+        for turn in reversed(turns[: turns.index(reply)]):
+            if turn.role == "user":
+                return turn if turn.message_id is not None else None
+        return None
 
     # -- which message ---------------------------------------------------------------------------
 
@@ -97,7 +183,11 @@ class ChatActions(QObject):
     def edit_last(self) -> EditMessageDialog | None:
         """Open the last message in an editor; "Send again" replaces it and its reply."""
         turn = self.last_user_turn()
-        if turn is None or turn.message_id is None or not self.can_rewrite:
+        return self.edit_turn(turn) if turn is not None else None
+
+    def edit_turn(self, turn: Turn) -> EditMessageDialog | None:
+        """Open a user message in an editor; "Send again" replaces it and all that followed."""
+        if turn.message_id is None or not self.can_rewrite:
             return None
         message_id = turn.message_id
         dialog = EditMessageDialog(turn.content, self._window)
@@ -151,3 +241,9 @@ class ChatActions(QObject):
         if detached and chat_id is not None and chat_id == w.chat_id:
             w.open_chat(chat_id)  # back in the chat that streamed unseen: all of it now
         w.refresh_chat_list()
+
+
+def _copy_text(text: str) -> None:
+    clipboard = QGuiApplication.clipboard()
+    if clipboard is not None:
+        clipboard.setText(text)
