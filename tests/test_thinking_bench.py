@@ -13,8 +13,10 @@ from app.core.errors import LeanCoderError
 from app.core.evals.thinking_bench import (
     DEFAULT_TASKS,
     Task,
+    accuracy_per_1k_thinking,
     is_correct,
     load_tasks,
+    ock_score,
     run_bench,
     summarize,
     write_csv,
@@ -64,6 +66,24 @@ def test_bad_task_files(tmp_path: Path) -> None:
         load_tasks(tmp_path / "missing.jsonl")
 
 
+@pytest.mark.parametrize(
+    ("accuracy", "tokens", "published"),
+    [(0.94, 6745, 88.84), (0.95, 9740, 88.20), (0.85, 1623, 83.50), (0.945, 13130, 86.11)],
+)
+def test_ock_score_matches_ockbench_published_scores(
+    accuracy: float, tokens: int, published: float
+) -> None:
+    """Rows of OckBench's own leaderboard (OckBench/OckBench.github.io,
+    static/data/top200_model_performance.csv at 79935a1): accuracy, average output tokens,
+    OckScore as published, rounded to two places there."""
+    assert round(ock_score(accuracy, tokens), 2) == published
+
+
+def test_accuracy_per_1k_thinking() -> None:
+    assert accuracy_per_1k_thinking(0.5, 250.0) == pytest.approx(200.0)
+    assert accuracy_per_1k_thinking(0.5, 0.0) is None  # no thinking bought it
+
+
 def test_run_summarize_and_csv(engine: Engine, tmp_path: Path) -> None:
     """Seed 4 on the starter, measured: unpruned, it never closes its thinking on the first task
     (60 of 60 tokens) and ends inside it on the second, so neither has an answer; capped at 8, the
@@ -97,6 +117,16 @@ def test_run_summarize_and_csv(engine: Engine, tmp_path: Path) -> None:
         for s in summaries
     ] == [("Unpruned", 2, 0.0, 41.0, 41.0, 0), ("Capped", 2, 0.5, 34.0, 34.0, 0)]
     assert summaries[1].seconds == pytest.approx(results[2].seconds + results[3].seconds)
+    # Accuracy against tokens: points per 1,000 thinking tokens, and OckBench's OckScore on
+    # all decoded tokens (thinking + answer, averaged over the policy's tasks).
+    for summary in summaries:
+        rows_of = [r for r in results if r.policy == summary.policy]
+        mean_tokens = sum(r.thinking_tokens + r.answer_tokens for r in rows_of) / len(rows_of)
+        assert summary.mean_tokens == pytest.approx(mean_tokens)
+        assert summary.ock_score == pytest.approx(ock_score(summary.accuracy, mean_tokens))
+        assert summary.accuracy_per_1k_thinking == pytest.approx(
+            100 * summary.accuracy / (summary.mean_thinking / 1000)
+        )
     write_csv(tmp_path / "r.csv", results)
     with (tmp_path / "r.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -123,6 +153,8 @@ def test_cli_bench_thinking_writes_csv_and_png(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split()[:2] == ["policy", "accuracy"]
+    assert lines[0].rstrip().endswith("acc/1k thinking  OckScore")
+    assert "ln(1 + mean tokens / 10,000)" in result.stdout
     assert lines[1].startswith("Unpruned") and lines[2].startswith("Aggressive")
     with (out / "results.csv").open(encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) == 4

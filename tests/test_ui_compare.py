@@ -21,11 +21,18 @@ def test_compare_fills_both_columns_table_and_exports(
     qtbot.waitExposed(view)
     assert view.prompt.text() == "Is 17 a prime number?"
     view.policy_b.setCurrentText("Aggressive")
-    view.force_thinking.setChecked(True)
     assert not view.export_md.isEnabled()
-    with qtbot.waitSignal(window.bridge.compareFinished, timeout=90_000):
-        view.run_button.click()
+    # The starter has no thinking format: Run warns first and offers Force thinking.
+    assert window.model_info is not None and window.model_info.thinking_format.value == "none"
+    view.run_button.click()
+    assert not view.running and view.no_thinking_bar.isVisible()
+    assert "no thinking format" in view.no_thinking_label.text()
+    # Two full replies on the starter: minutes when the machine is shared.
+    with qtbot.waitSignal(window.bridge.compareFinished, timeout=300_000):
+        view.force_and_run_button.click()
+        assert view.force_thinking.isChecked()
         assert view.running and view.stop_button.isEnabled()
+        assert not view.no_thinking_bar.isVisible()
     qtbot.waitUntil(lambda: view.result is not None, timeout=5_000)
 
     a, b = view.panes["a"].message, view.panes["b"].message
@@ -41,12 +48,27 @@ def test_compare_fills_both_columns_table_and_exports(
     assert view.table.item(0, 2).text() == str(view.result.b.stats.thinking_tokens)
     assert view.diff.toPlainText()
     assert view.export_md.isEnabled() and view.export_json.isEnabled()
+    # Each side says what it saved (or spent) against the other.
+    assert view.panes["a"].saved.text().startswith("A ") and " than Aggressive" in (
+        view.panes["a"].saved.text()
+    )
+    assert " tokens" in view.panes["b"].saved.text() and " s " in view.panes["b"].saved.text()
+    # The columns share the window: no footer or line makes one wider than its half.
+    view.resize(1000, 700)
+    qtbot.waitUntil(lambda: view.width() == 1000, timeout=2_000)
+    pane_a, pane_b = view.panes["a"], view.panes["b"]
+    assert pane_a.width() + pane_b.width() <= view.width()
+    assert a.footer.wordWrap() and a.width() <= pane_a.width()
 
     view.export_to(tmp_path / "c.md", "md")
     view.export_to(tmp_path / "c.json", "json")
-    assert (tmp_path / "c.md").read_text().startswith("# LeanCoder comparison")
+    report = (tmp_path / "c.md").read_text()
+    assert report.startswith("# LeanCoder comparison")
+    assert f"- Model: {window.model_info.name}" in report and "- Quantization: " in report
+    assert "- Seed: 1234" in report and "- Policy B: Aggressive (" in report
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["b"]["policy"]["name"] == "Aggressive"
+    assert data["model"] == window.model_info.name
 
     # The chat keeps working after a comparison on the same model worker.
     view.close()

@@ -285,13 +285,18 @@ def _bench_thinking(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     finally:
         engine.unload()
-    header = ("policy", "accuracy", "mean thinking", "median thinking", "time (s)", "loops broken")
+    header = ("policy", "accuracy", "mean thinking", "median thinking", "time (s)",
+              "loops broken", "acc/1k thinking", "OckScore")  # fmt: skip
     rows = [header] + [
         (s.policy, f"{s.accuracy:.0%}", f"{s.mean_thinking:.1f}", f"{s.median_thinking:.0f}",
-         f"{s.seconds:.1f}", str(s.loops_broken))
+         f"{s.seconds:.1f}", str(s.loops_broken),
+         "n/a" if s.accuracy_per_1k_thinking is None else f"{s.accuracy_per_1k_thinking:.1f}",
+         f"{s.ock_score:.2f}")
         for s in summaries
     ]  # fmt: skip
     _write_table(out, rows)
+    out.write("\nacc/1k thinking: accuracy points per 1,000 mean thinking tokens. OckScore: "
+              "accuracy points - 10 x ln(1 + mean tokens / 10,000), as OckBench ranks.\n")
     out.write(f"\nwrote {out_dir / 'results.csv'} and {out_dir / 'tokens_vs_accuracy.png'}\n")
     return EXIT_OK
 

@@ -1,6 +1,11 @@
 """Side by side: one prompt under two thinking policies, so the user sees what pruning saved
 and what it cost. Both runs stream live into their columns; the table and the answer diff fill in
 when the second finishes, and the result exports as Markdown or JSON.
+
+On a model without a thinking format the policies have nothing to act on, so both runs would be
+the same: Run asks first (Force thinking, or run anyway) instead of showing two equal columns
+that look like "pruning changes nothing". Each column says what its side saved against the other;
+the columns wrap their text and never grow wider than the window.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -26,9 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.evals.compare import Comparison
+from app.core.evals.compare import BOTH_EMPTY, Comparison
 from app.core.llm.engine import GenerationEvent, SamplingParams
 from app.core.storage.json_file import atomic_write_text
+from app.core.thinking.parser import ThinkingFormat
 from app.core.thinking.policy import PRESETS, ThinkingPolicy
 from app.ui.chat_view import MessageWidget, format_stats
 from app.ui.engine_bridge import EngineBridge
@@ -43,7 +50,10 @@ class ComparePane(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         self.title = QLabel("", self)
+        self.title.setWordWrap(True)
         self.title.setStyleSheet("font-weight: bold; font-size: 14px;")
+        self.saved = QLabel("", self)  # what this side saved against the other, when both ran
+        self.saved.setWordWrap(True)
         body = QWidget(self)
         body_layout = QVBoxLayout(body)
         self.message = MessageWidget("assistant", body)
@@ -51,15 +61,19 @@ class ComparePane(QWidget):
         body_layout.addStretch(1)  # the reply sits at the top, not spread over the column
         scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
+        # Text wraps to the column; nothing in it may widen the column past the window.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         layout.addWidget(self.title)
         layout.addWidget(scroll, 1)
+        layout.addWidget(self.saved)
 
     def reset(self, policy_name: str) -> None:
         self.title.setText(policy_name)
         self.message.live = True
         self.message.set_content("", "", 0)
         self.message.set_footer("")
+        self.saved.setText("")
 
 
 class CompareWindow(QWidget):
@@ -121,6 +135,22 @@ class CompareWindow(QWidget):
         exports.addWidget(self.export_md)
         exports.addWidget(self.export_json)
         self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.no_thinking_bar = QFrame(self)
+        self.no_thinking_bar.setFrameShape(QFrame.Shape.StyledPanel)
+        self.no_thinking_label = QLabel(
+            "<b>This model has no thinking format.</b> Both policies act on thinking, so "
+            "without it the two runs are the same. Force thinking opens a thinking span anyway.",
+            self.no_thinking_bar,
+        )
+        self.no_thinking_label.setWordWrap(True)
+        self.force_and_run_button = QPushButton("Force thinking and run", self.no_thinking_bar)
+        self.run_anyway_button = QPushButton("Run anyway", self.no_thinking_bar)
+        bar_layout = QHBoxLayout(self.no_thinking_bar)
+        bar_layout.addWidget(self.no_thinking_label, 1)
+        bar_layout.addWidget(self.force_and_run_button)
+        bar_layout.addWidget(self.run_anyway_button)
+        self.no_thinking_bar.hide()
 
         vertical = QSplitter(Qt.Orientation.Vertical, self)
         vertical.addWidget(columns)
@@ -128,11 +158,14 @@ class CompareWindow(QWidget):
         vertical.setSizes([520, 240])
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
+        layout.addWidget(self.no_thinking_bar)
         layout.addWidget(vertical, 1)
         layout.addWidget(self.status)
         layout.addLayout(exports)
 
-        self.run_button.clicked.connect(self.run)
+        self.run_button.clicked.connect(lambda: self.run())
+        self.force_and_run_button.clicked.connect(self._force_and_run)
+        self.run_anyway_button.clicked.connect(lambda: self.run(confirmed=True))
         self.stop_button.clicked.connect(self.bridge.stop)
         self.export_md.clicked.connect(lambda: self._export_dialog("md"))
         self.export_json.clicked.connect(lambda: self._export_dialog("json"))
@@ -151,13 +184,26 @@ class CompareWindow(QWidget):
         self.export_md.setEnabled(self.result is not None and not self.running)
         self.export_json.setEnabled(self.result is not None and not self.running)
 
-    def run(self) -> None:
+    def _force_and_run(self) -> None:
+        self.force_thinking.setChecked(True)
+        self.run(confirmed=True)
+
+    def run(self, confirmed: bool = False) -> None:
+        """Run both policies; on a model without a thinking format, ask first (unless
+        Force thinking is on or the user already said Run anyway)."""
         prompt = self.prompt.text().strip()
         if not prompt or self.running:
             return
-        if self.bridge.model_info is None:
+        info = self.bridge.model_info
+        if info is None:
             self.status.setText("Load a model first.")
             return
+        no_format = info.thinking_format is ThinkingFormat.NONE
+        if no_format and not self.force_thinking.isChecked() and not confirmed:
+            self.no_thinking_bar.show()
+            self.status.setText("Choose how to run: this model does not think by itself.")
+            return
+        self.no_thinking_bar.hide()
         a = self.policies[self.policy_a.currentText()]
         b = self.policies[self.policy_b.currentText()]
         self.result = None
@@ -207,9 +253,11 @@ class CompareWindow(QWidget):
             for c, value in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(value))
         self.table.resizeColumnsToContents()
-        diff = result.answer_diff()
-        self.diff.setPlainText("\n".join(diff) if diff else "The two answers are identical.")
-        self.status.setText("Done.")
+        self.diff.setPlainText("\n".join(result.diff_summary()))
+        for key in ("a", "b"):
+            self.panes[key].saved.setText(f"{key.upper()} {result.savings(key)}.")
+        both_empty = result.answers() == BOTH_EMPTY
+        self.status.setText("Done: no answer on either side." if both_empty else "Done.")
         self._update_controls()
 
     def _on_failed(self, request: int, message: str) -> None:

@@ -4,12 +4,17 @@ Each task has a prompt, an expected answer and a checker (`number`: the last num
 equals the expected one; `word`: the expected word appears as a whole word; `contains`: the
 expected text appears). Every policy runs every task with the same seed, so a policy's effect is
 the only difference between rows.
+
+Each policy's summary also weighs accuracy against tokens: accuracy points per 1,000 thinking
+tokens (what a unit of thinking bought), and OckBench's OckScore (`ock_score`), which charges
+all decoded tokens on a log scale so policies can be ranked by one number.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import statistics
 from collections.abc import Callable, Sequence
@@ -58,6 +63,34 @@ class PolicySummary:
     median_thinking: float
     seconds: float
     loops_broken: int
+    mean_tokens: float = 0.0  # thinking + answer, per task (OckBench's "average output tokens")
+    accuracy_per_1k_thinking: float | None = None  # points per 1,000 mean thinking tokens
+    ock_score: float = 0.0
+
+
+# OckBench's reference length: a reply of this many tokens costs 10 x ln 2 = 6.9 points.
+OCK_REFERENCE_TOKENS = 10_000
+
+
+def ock_score(accuracy: float, mean_tokens: float) -> float:
+    """OckBench's OckScore: accuracy in points minus 10 x ln(1 + mean tokens / 10,000).
+
+    The natural logarithm and the +1 are OckBench's own: its leaderboard states "OckScore =
+    Accuracy - 10 x ln(AvgTokens / 10,000 + 1)" (ockbench.github.io, section 2 Leaderboard;
+    repository OckBench/OckBench.github.io, commit 79935a1, index.html and
+    static/data/top200_model_performance.csv), and its published rows agree: 94.0 % at 6,745
+    tokens scores 88.84, which log10 (91.76) or no +1 (97.94) would not give. The +1 keeps a
+    reply under 10,000 tokens from scoring above its accuracy. `accuracy` is a fraction (0..1).
+    """
+    return 100.0 * accuracy - 10.0 * math.log(1.0 + max(0.0, mean_tokens) / OCK_REFERENCE_TOKENS)
+
+
+def accuracy_per_1k_thinking(accuracy: float, mean_thinking: float) -> float | None:
+    """Accuracy points per 1,000 thinking tokens; None when the policy did not think at all
+    (no thinking bought the accuracy, and dividing by zero would say infinitely well)."""
+    if mean_thinking <= 0:
+        return None
+    return 100.0 * accuracy / (mean_thinking / 1000.0)
 
 
 def load_tasks(path: Path) -> list[Task]:
@@ -151,15 +184,21 @@ def summarize(results: Sequence[TaskResult]) -> list[PolicySummary]:
     for policy in dict.fromkeys(r.policy for r in results):
         rows = [r for r in results if r.policy == policy]
         thinking = [r.thinking_tokens for r in rows]
+        accuracy = sum(r.correct for r in rows) / len(rows)
+        mean_thinking = statistics.fmean(thinking)
+        mean_tokens = statistics.fmean(r.thinking_tokens + r.answer_tokens for r in rows)
         summaries.append(
             PolicySummary(
                 policy=policy,
                 tasks=len(rows),
-                accuracy=sum(r.correct for r in rows) / len(rows),
-                mean_thinking=statistics.fmean(thinking),
+                accuracy=accuracy,
+                mean_thinking=mean_thinking,
                 median_thinking=statistics.median(thinking),
                 seconds=sum(r.seconds for r in rows),
                 loops_broken=sum(r.loops_broken for r in rows),
+                mean_tokens=mean_tokens,
+                accuracy_per_1k_thinking=accuracy_per_1k_thinking(accuracy, mean_thinking),
+                ock_score=ock_score(accuracy, mean_tokens),
             )
         )
     return summaries
