@@ -29,7 +29,7 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     """A real keyring backend (keyring's plugin interface) that keeps secrets in memory: the
     test's stand-in for the platform's keychain."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()

@@ -4,6 +4,8 @@ Probes, each a cheap request that answers 404 where the server lacks it:
 - `GET /v1/models`: the model names (and vLLM's `max_model_len`, Ollama/LM Studio context fields);
 - `GET /props` (llama-server): `n_ctx`, the chat template, BOS/EOS text; its presence also means
   the per-request `thinking_budget_tokens` field and `timings` in answers;
+- `owned_by: "leancoder"` in the model list: LeanCoder's own server, which takes the thinking
+  policy itself (the `leancoder` request extension);
 - tokenize: llama-cpp-python's `POST /extras/tokenize {"input"}`, llama-server's `POST /tokenize
   {"content"}`, vLLM's `POST /tokenize {"model", "prompt"}`: the first that answers with token ids.
 
@@ -20,7 +22,9 @@ from app.core.remote.endpoint import RemoteError, RemoteSpec
 from app.core.remote.http import RemoteClient
 
 TokenizeStyle = Literal["extras", "llama-server", "vllm", "none"]
-ServerKind = Literal["llama-server", "vllm", "llama-cpp-python", "openai-compatible"]
+ServerKind = Literal[
+    "llama-server", "vllm", "llama-cpp-python", "leancoder", "openai-compatible"
+]
 MAX_TEMPLATE_CHARS = 256 * 1024
 
 
@@ -64,6 +68,15 @@ def detect(client: RemoteClient, spec: RemoteSpec) -> ServerCapabilities:
         )
     caps.model = spec.model or caps.models[0]
     entry = by_id[caps.model]
+    own = entry.get("leancoder")
+    if entry.get("owned_by") == "leancoder" or isinstance(own, dict):
+        # LeanCoder's own server (`leancoder serve`) runs the whole thinking policy itself.
+        caps.kind = "leancoder"
+        caps.budget_field = "thinking_budget_tokens"
+        n_ctx = own.get("n_ctx") if isinstance(own, dict) else None
+        caps.n_ctx = n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+        _find_tokenizer(client, caps)
+        return caps
     for key in ("max_model_len", "context_length", "n_ctx", "max_context_length"):
         value = entry.get(key)
         if isinstance(value, int) and value > 0:

@@ -5,6 +5,10 @@ the server's own thinking budget field (llama-server `thinking_budget_tokens`, v
 `thinking_token_budget`) and sort the stream into thinking and answer: reasoning arrives as
 `delta.reasoning_content` (llama.cpp, DeepSeek) or `delta.reasoning` (vLLM, Ollama), or inline in
 the content between `<think>` tags. The engine's notes say which controls this leaves off.
+
+LeanCoder's own server is asked this way on purpose: it runs the policy in its decode loop (exact,
+no extra requests), told through its `leancoder` request extension, and reports the controller's
+counters in `usage.leancoder`.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.llm.chat_template import Message
 from app.core.llm.engine_types import CancelToken, GenerationEvent, ReplyStats, SamplingParams
-from app.core.remote.endpoint import RemoteDroppedError, RemoteProtocolError
+from app.core.remote.endpoint import RemoteDroppedError, RemoteError, RemoteProtocolError
 from app.core.remote.http import EventStream
+from app.core.remote.wire import completion_chunk
 from app.core.thinking.parser import Channel, ThinkingFormat, ThinkingParser
-from app.core.thinking.policy import ThinkingPolicy
+from app.core.thinking.policy import PRESETS, ThinkingPolicy
 
 if TYPE_CHECKING:
     from app.core.remote.engine import RemoteEngine
@@ -30,6 +35,7 @@ def stream_chat_reply(
     sampling: SamplingParams,
     cancel: CancelToken | None,
     policy: ThinkingPolicy,
+    force_thinking: bool = False,
 ) -> Iterator[GenerationEvent]:
     client, caps = engine._client, engine.caps
     assert client is not None and caps is not None
@@ -44,9 +50,11 @@ def stream_chat_reply(
         body["max_tokens"] = sampling.max_tokens
     if sampling.seed is not None:
         body["seed"] = sampling.seed
-    if caps.budget_field and policy.budget is not None:
+    if caps.kind == "leancoder":
+        body["leancoder"] = _leancoder_extension(policy, force_thinking)
+    elif caps.budget_field and policy.budget is not None:
         body[caps.budget_field] = policy.budget
-    if caps.kind in ("llama-server", "vllm"):
+    if caps.kind in ("llama-server", "vllm", "leancoder"):
         body["stream_options"] = {"include_usage": True}
     stats = ReplyStats(policy=policy.name, requests=1)
     parser = ThinkingParser(ThinkingFormat.THINK_TAGS)
@@ -62,9 +70,11 @@ def stream_chat_reply(
                 break
             if event is None:
                 break
+            if "error" in event:
+                completion_chunk(event, client.spec.host)  # raises with the server's sentence
             usage = event.get("usage")
-            if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-                stats.prompt_tokens = usage["prompt_tokens"]
+            if isinstance(usage, dict):
+                _read_usage(usage, stats)
             choices = event.get("choices")
             if choices == []:
                 continue
@@ -104,6 +114,9 @@ def stream_chat_reply(
             finish = choices[0].get("finish_reason")
             if finish:
                 finished = "length" if finish == "length" else "stop"
+                if "stream_options" in body:  # the usage event follows the finish
+                    for usage in _trailing_usage(stream, cancel):
+                        _read_usage(usage, stats)
                 break
     if not finished:
         raise RemoteDroppedError(
@@ -116,3 +129,51 @@ def stream_chat_reply(
     stats.total_seconds = time.perf_counter() - start
     stats.finish_reason = finished
     yield GenerationEvent("done", parser.channel, "", stats)
+
+
+_COUNTERS = ("suppressed_tokens", "forced_tokens", "budget_hits", "loops_broken",
+             "hints_injected", "early_exits", "cached_prompt_tokens")  # fmt: skip
+
+
+def _trailing_usage(stream: EventStream, cancel: CancelToken | None) -> Iterator[dict[str, Any]]:
+    """The usage objects among the few events after the finish; a fault there costs nothing."""
+    for _ in range(4):
+        try:
+            event = stream.next_event(cancel)
+        except RemoteError:
+            return
+        if event is None or event is EventStream.CANCELLED:
+            return
+        if isinstance(event.get("usage"), dict):
+            yield event["usage"]
+
+
+def _read_usage(usage: dict[str, Any], stats: ReplyStats) -> None:
+    """Prompt tokens from OpenAI's usage; the thinking controller's counters from LeanCoder's."""
+    if isinstance(usage.get("prompt_tokens"), int):
+        stats.prompt_tokens = usage["prompt_tokens"]
+    own = usage.get("leancoder")
+    if not isinstance(own, dict):
+        return
+    for key in _COUNTERS:
+        value = own.get(key)
+        if isinstance(value, int) and value >= 0:
+            setattr(stats, key, value)
+    for key in ("thinking_tokens", "answer_tokens"):  # the server's exact token counts
+        value = own.get(key)
+        if isinstance(value, int) and value >= 0:
+            setattr(stats, key, value)
+
+
+def _leancoder_extension(policy: ThinkingPolicy, force_thinking: bool) -> dict[str, Any]:
+    """The policy as LeanCoder's server takes it: a preset by name, the budgets, forced thinking.
+    A policy that is no preset goes as its budgets only (its word list stays here: see notes)."""
+    base = policy.name.split(" (budget")[0]
+    ext: dict[str, Any] = {"force_thinking": force_thinking}
+    if base in PRESETS:
+        ext["policy"] = base
+    if policy.budget is not None:
+        ext["budget"] = policy.budget
+    if policy.turn_budget is not None:
+        ext["turn_budget"] = policy.turn_budget
+    return ext

@@ -175,10 +175,10 @@ class RemoteEngine:
             raise GenerationError("No remote engine is connected. Choose a model first.")
         sampling = sampling or SamplingParams()
         policy = policy or UNPRUNED
-        if self._template is None:
+        if self._template is None or (self.caps is not None and self.caps.kind == "leancoder"):
             from app.core.remote.chat_reply import stream_chat_reply
 
-            yield from stream_chat_reply(self, messages, sampling, cancel, policy)
+            yield from stream_chat_reply(self, messages, sampling, cancel, policy, force_thinking)
             return
         try:
             prompt = self.render_prompt(messages, cancel)

@@ -53,6 +53,15 @@ def control_notes(caps: ServerCapabilities, template_source: str, raw: bool) -> 
     """Each thinking control in one sentence: how it works on this server, or that it cannot."""
     notes = [f"Remote engine: {caps.kind} serving {caps.model}; chat template {template_source}."]
     tokenizer = caps.tokenize != "none"
+    if caps.kind == "leancoder":
+        counts = "from the server's tokenizer" if tokenizer else "estimates (no tokenize endpoint)"
+        notes.append(
+            "Thinking control: run by the LeanCoder server itself, in its decode loop (a preset "
+            "by name, the budgets, forced thinking); a policy that is no preset goes as its "
+            "budgets only."
+        )
+        notes.append(f"Token counts for the folder context: {counts}.")
+        return notes
     if raw and tokenizer:
         notes.append("Filler words: banned with logit_bias inside the thinking, token ids from "
                      "the server's tokenizer.")  # fmt: skip
