@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
@@ -25,6 +25,9 @@ class RunningServer:
     url: str  # .../v1
     service: ModelService
     thread: ServerThread
+    # Every client made here, closed with the server (a client left to the garbage collector
+    # leaves its sockets unclosed: a ResourceWarning, an error under pytest's settings).
+    clients: list[openai.OpenAI] = field(default_factory=list)
 
     @property
     def base(self) -> str:
@@ -32,16 +35,21 @@ class RunningServer:
 
     def client(self, api_key: str = "unused", **kwargs: object) -> openai.OpenAI:
         # No retries: a 503 must reach the test, not be repeated by the SDK.
-        return openai.OpenAI(base_url=self.url, api_key=api_key, max_retries=0, **kwargs)  # type: ignore[arg-type]
+        client = openai.OpenAI(base_url=self.url, api_key=api_key, max_retries=0, **kwargs)  # type: ignore[arg-type]
+        self.clients.append(client)
+        return client
 
 
 @contextlib.contextmanager
 def running_server(service: ModelService, config: ServerConfig) -> Iterator[RunningServer]:
     thread = ServerThread(create_app(service, config), config)
     url = thread.start()
+    server = RunningServer(url, service, thread)
     try:
-        yield RunningServer(url, service, thread)
+        yield server
     finally:
+        for client in server.clients:
+            client.close()
         assert thread.stop(), "the API server did not stop"
 
 
