@@ -133,37 +133,6 @@ def test_pauses_stop_doubling_at_the_longest_pause() -> None:
     assert waits == [4, 8, 10, 10]
 
 
-def test_the_cost_of_a_draft_token_is_measured_on_this_machine() -> None:
-    limits = DraftLimits(start=4, longest=8, token_cost=0.5)
-    lengths = DraftLength("auto", limits, window=2, pause=5)
-    assert lengths.token_cost == 0.5  # the hardware's prior until both kinds of step are seen
-    lengths.observe(5, 0.05)
-    assert lengths.token_cost == 0.5  # a batch alone says nothing without a one-token step
-    lengths.observe(1, 0.010)
-    lengths.observe(5, 0.012)  # 4 drafted tokens for 20% more time: 0.05 of a step each
-    assert lengths.token_cost == pytest.approx(0.05)
-    for _ in range(30):
-        lengths.observe(1, 0.010)
-        lengths.observe(5, 0.010 * (1 + 4 * 0.6))  # the machine got busier: 0.6 each
-    assert lengths.token_cost == pytest.approx(0.6, abs=0.01)
-    lengths.observe(0, 1.0)
-    lengths.observe(3, -1.0)  # nonsense is ignored
-    assert lengths.token_cost == pytest.approx(0.6, abs=0.01)
-    # At 0.6 a token, 50% acceptance does not pay (1 + 0.5k tokens for 1 + 0.6k steps): pause.
-    lengths.record(4, 2)
-    lengths.record(4, 2)
-    assert lengths.paused
-
-
-def test_cheap_drafts_pay_at_a_low_acceptance_rate() -> None:
-    lengths = DraftLength("auto", DraftLimits(start=4, longest=8, token_cost=0.5), window=2)
-    lengths.observe(1, 0.010)
-    lengths.observe(9, 0.0108)  # a GPU-like batch: 0.01 of a step per drafted token
-    lengths.record(8, 1)
-    lengths.record(8, 1)
-    assert not lengths.paused  # 12% accepted still beats 1.1 × 0.01
-
-
 def test_off_never_drafts() -> None:
     lengths = DraftLength("off", CPU_LIMITS)
     assert all(lengths.next_length() == 0 for _ in range(5))

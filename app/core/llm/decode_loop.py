@@ -17,7 +17,11 @@ Each step of the loop is one method, in this order:
 
 Without a draft, steps 3 and 4 are exactly the loop the engine always ran (one position, the
 last). With one, every sampled token and every controller decision is the one the plain loop
-would make, so the text and the events are the same; only the number of decode passes changes.
+would make from the same logits, so the text and the events are the same; only the number of
+decode passes changes. One caveat is llama.cpp's: a position's logits differ slightly when it is
+evaluated inside a batch rather than alone (on the CPU up to 0.74 for the starter model, the same
+as a prompt prefill against one-by-one decoding), so where the top two tokens are closer than that
+a drafted reply can take the other one (bench/speculative.py counts such replies).
 Early exit's trial answers read the KV cache, so inside thinking with early exit on the draft is
 dropped before the controller is asked: a trial then sees the cache the plain loop would have.
 
@@ -119,18 +123,12 @@ class DecodeLoop:
 
     def _evaluate(self, pending: Sequence[int], draft: Sequence[int]) -> None:
         if not draft:
-            started = time.perf_counter()
             self.backend.evaluate(pending)
-            if self._lengths is not None and len(pending) == 1:  # a one-token step's cost
-                self._lengths.observe(1, time.perf_counter() - started)
             return
         if len(pending) > 1:  # a prompt or forced tokens: only the last one needs logits
             self.backend.evaluate(pending[:-1])
         self._base = self.backend.n_tokens
-        started = time.perf_counter()
         self.backend.evaluate_all([pending[-1], *draft])
-        if self._lengths is not None:
-            self._lengths.observe(1 + len(draft), time.perf_counter() - started)
         self.stats.drafted_tokens += len(draft)
 
     def _verify(

@@ -4,17 +4,23 @@ An edit reply mostly repeats code that is already in the prompt (SEARCH blocks c
 REPLACE blocks copy most of it). `NgramDrafter` guesses the next tokens by finding the latest
 earlier occurrence of the last few tokens in the prompt and the reply so far and proposing what
 followed it; no draft model is needed. The engine's decode loop (app.core.llm.decode_loop)
-verifies a draft in one batch and keeps the tokens the sampler itself picks, so the text never
-changes: only the number of decode passes does.
+verifies a draft in one batch and keeps the tokens the sampler itself picks, so the text is the
+one decoding without drafts gives (up to llama.cpp's batch numerics, below); only the number of
+decode passes changes.
 
 A draft costs something even when it is rejected: evaluating 1 + k tokens takes longer than 1.
 On a GPU the extra tokens are nearly free; on a CPU each costs a share of a step (about 0.5-0.7
 of a step for the starter model on this project's 2-core test machine: bench/RESULTS.md).
 `DraftLength` therefore adapts: it lengthens drafts while they are accepted whole, shortens them
-on rejections, measures what a drafted token costs on this machine (batch time against one-token
-step time, starting from the hardware's prior), and in `auto` mode pauses drafting when the recent
-acceptance rate is below that cost (the break-even rate: 1 + a·k tokens for 1 + c·k steps' time),
-probing again after a pause that doubles each time drafting still does not pay.
+on rejections, and in `auto` mode pauses drafting when the recent acceptance rate is below what a
+drafted token costs on this kind of hardware (the break-even rate: 1 + a·k tokens for 1 + c·k
+steps' time), probing again after a pause that doubles each time drafting still does not pay.
+
+Every decision depends on the tokens only, never on timings. llama.cpp's logits for a token
+depend slightly on how many tokens share its batch (bench/RESULTS.md measured up to 0.74 between
+one-by-one and batched evaluation on the CPU), so a drafted reply can differ from an undrafted one
+where the top two tokens are that close; deciding from the tokens alone keeps the batches, and so
+the reply, the same from one run of a request to the next.
 
 Pure Python over token ids; no llama.cpp here, so the rules are tested without a model.
 """
@@ -104,13 +110,11 @@ class DraftLimits:
     token_cost: float
 
 
-# Priors until the loop has measured this machine. The starter model on 2 shared CPU cores: a
+# The starter model on 2 shared CPU cores: a
 # batch of 1 + k tokens took 1 + (0.5 to 0.7)·k steps for k <= 16 (bench/RESULTS.md). GPUs verify a
 # batch in about the time of one token (llama.cpp's docs suggest long drafts there).
 CPU_LIMITS = DraftLimits(start=4, longest=8, token_cost=0.5)
 GPU_LIMITS = DraftLimits(start=8, longest=16, token_cost=0.05)
-# How fast the measured costs follow new observations (exponential moving average weight).
-COST_SMOOTHING = 0.2
 
 
 def limits_for(on_gpu: bool) -> DraftLimits:
@@ -123,10 +127,8 @@ class DraftLength:
 
     - Lengthen by 2 after a draft accepted whole, shorten by 1 after a rejection (the schedule
       Hugging Face's assisted generation uses), within 1..limits.longest.
-    - `observe` takes evaluation times: one-token steps and draft batches give what one drafted
-      token costs here (`token_cost`, the hardware prior until both have been seen).
-    - `auto`: after every `window` drafts, if fewer than `margin` × `token_cost` of the drafted
-      tokens were accepted, pause for `pause` steps (doubling per failed probe, up to
+    - `auto`: after every `window` drafts, if fewer than `margin` × `limits.token_cost` of the
+      drafted tokens were accepted, pause for `pause` steps (doubling per failed probe, up to
       `longest_pause`), then draft again to probe. `on` never pauses; `off` never drafts.
     """
 
@@ -150,27 +152,6 @@ class DraftLength:
         self._next_pause = self.first_pause
         self._paused_for = 0
         self.pauses = 0  # times drafting was paused because it did not pay
-        self._step_seconds: float | None = None  # a one-token step, smoothed
-        self._measured_cost: float | None = None  # a drafted token, as a share of a step
-
-    @property
-    def token_cost(self) -> float:
-        """A drafted token's cost as a share of a one-token step: measured, else the prior."""
-        return self._measured_cost if self._measured_cost is not None else self.limits.token_cost
-
-    def observe(self, batch: int, seconds: float) -> None:
-        """Evaluating `batch` tokens took `seconds` (1: a plain step; 1 + k: a draft's batch)."""
-        if batch < 1 or seconds <= 0:
-            return
-        if batch == 1:
-            last = self._step_seconds
-            self._step_seconds = seconds if last is None else _smooth(last, seconds)
-            return
-        if self._step_seconds is None:
-            return
-        share = min(2.0, max(0.0, (seconds / self._step_seconds - 1) / (batch - 1)))
-        cost = self._measured_cost
-        self._measured_cost = share if cost is None else _smooth(cost, share)
 
     @property
     def paused(self) -> bool:
@@ -201,7 +182,7 @@ class DraftLength:
         total = sum(d for d, _ in self._recent)
         kept = sum(a for _, a in self._recent)
         self._recent.clear()
-        if kept < self.margin * self.token_cost * total:
+        if kept < self.margin * self.limits.token_cost * total:
             self._paused_for = self._next_pause
             self._next_pause = min(self.longest_pause, self._next_pause * 2)
             self.pauses += 1
@@ -209,6 +190,3 @@ class DraftLength:
         else:
             self._next_pause = self.first_pause
 
-
-def _smooth(old: float, new: float) -> float:
-    return (1 - COST_SMOOTHING) * old + COST_SMOOTHING * new
