@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -210,3 +211,13 @@ def test_a_folder_inside_a_repository_gets_its_own_part_of_the_worktree(tmp_path
     with ScratchCopy(project, folder_choice(project).files) as scratch:
         assert scratch.kind == "git worktree" and scratch.root.name == "greeting"
         assert scratch.read("greet.py") == (project / "greet.py").read_bytes()
+
+
+def test_stop_ends_a_running_command_at_once(tmp_path: Path) -> None:
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    run = run_command(f"{PY} -c \"import time; time.sleep(60)\"", tmp_path, cancel=stop)
+    assert time.monotonic() - started < 10
+    assert run.cancelled and not run.passed and not run.timed_out
+    assert run.describe() == "stopped before it finished"

@@ -10,7 +10,7 @@ from types import ModuleType
 from typing import TextIO
 
 from app import __version__
-from app.cli import chat, code, edits, hardware, models, recommend, serve, workspace
+from app.cli import chat, code, edits, fix, hardware, models, recommend, serve, workspace
 from app.cli.logging_options import add_logging_arguments, start_logging
 from app.cli.options import add_model
 from app.core.errors import LeanCoderError
@@ -24,7 +24,7 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 # exit status; a LeanCoderError it raises becomes one clear line. The modules import what is
 # heavy (llama.cpp, Qt, the hub client) inside their handlers, so importing them here is cheap.
 COMMAND_MODULES: tuple[ModuleType, ...] = (
-    chat, code, hardware, models, recommend, edits, workspace, serve
+    chat, code, hardware, models, recommend, edits, fix, workspace, serve
 )  # fmt: skip
 
 EXIT_OK = 0

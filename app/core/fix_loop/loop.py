@@ -170,12 +170,14 @@ def _rounds(
 ) -> Generator[FixEvent, None, StopReason]:
     report = state.report
     try:
-        baseline, summary = _run_tests(settings, scratch, engine)
+        baseline, summary = _run_tests(settings, scratch, engine, cancel)
     except CommandError as exc:
         report.message = str(exc)
         return "test_command"
     report.baseline = baseline
     yield FixEvent("baseline", tests=baseline)
+    if cancel is not None and cancel.is_set():
+        return "stopped"
     previous: str | None = None
     for number in range(1, settings.rounds + 1):
         if cancel is not None and cancel.is_set():
@@ -213,11 +215,13 @@ def _rounds(
             return "no_edits"
         yield FixEvent("applied", round=number, files=tuple(current.files))
         try:
-            current.tests, summary = _run_tests(settings, scratch, engine)
+            current.tests, summary = _run_tests(settings, scratch, engine, cancel)
         except CommandError as exc:  # it ran before; something in the round broke it
             report.message = str(exc)
             return "test_command"
         yield FixEvent("tests", round=number, tests=current.tests, task_tokens=report.tokens)
+        if cancel is not None and cancel.is_set() and not current.tests.passed:
+            return "stopped"
         if current.tests.passed:
             return "passed"
         if previous is not None and summary.signature == previous:
@@ -273,15 +277,16 @@ def _apply_to_scratch(proposal: Proposal, scratch: ScratchCopy, state: _State) -
 
 
 def _run_tests(
-    settings: FixSettings, scratch: ScratchCopy, engine: Engine
+    settings: FixSettings, scratch: ScratchCopy, engine: Engine, cancel: CancelToken | None
 ) -> tuple[TestResult, FailureSummary]:
-    run = run_command(settings.test_command, scratch.root, timeout_s=settings.test_timeout_s)
+    run = run_command(settings.test_command, scratch.root, timeout_s=settings.test_timeout_s,
+                      cancel=cancel)  # fmt: skip
     root = str(scratch.root)
     budget = settings.summary_tokens
     lint = None
     if settings.lint_command:
         lint = run_command(settings.lint_command, scratch.root, timeout_s=settings.test_timeout_s,
-                           what="lint command")  # fmt: skip
+                           what="lint command", cancel=cancel)  # fmt: skip
         budget = settings.summary_tokens * 2 // 3
     summary = summarise(run, engine.count_tokens, budget, scratch_root=root)
     text, sig = summary.text, summary.signature

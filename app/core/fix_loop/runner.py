@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.core.fix_loop.commands import CommandError, split_command
+from app.core.llm.engine_types import CancelToken
 
 DEFAULT_TIMEOUT_S = 120.0
 HEAD_BYTES = 16 * 1024
 TAIL_BYTES = 96 * 1024
 _CHUNK = 64 * 1024
 _KILL_GRACE_S = 2.0
+_POLL_S = 0.1  # how soon Stop is seen while a command runs
 _NEW_GROUP: int = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)  # Windows; 0 elsewhere
 
 
@@ -37,12 +39,15 @@ class CommandRun:
     seconds: float
     timed_out: bool = False
     dropped_bytes: int = 0  # output bytes neither in the head nor the tail
+    cancelled: bool = False  # stopped by the user before it finished
 
     @property
     def passed(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
 
     def describe(self) -> str:
+        if self.cancelled:
+            return "stopped before it finished"
         if self.timed_out:
             return f"timed out after {self.seconds:.0f} s"
         return "passed" if self.passed else f"failed (exit code {self.exit_code})"
@@ -84,8 +89,11 @@ def run_command(
     head_bytes: int = HEAD_BYTES,
     tail_bytes: int = TAIL_BYTES,
     what: str = "test command",
+    cancel: CancelToken | None = None,
 ) -> CommandRun:
-    """Run `command` in `cwd` and wait at most `timeout_s`; CommandError if it cannot start."""
+    """Run `command` in `cwd` and wait at most `timeout_s`; CommandError if it cannot start.
+
+    `cancel` (the user's Stop) ends it early, its process group killed as on a timeout."""
     argv = split_command(command, what)
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the scratch copy free of __pycache__ folders
@@ -114,12 +122,21 @@ def run_command(
     captured = _CappedOutput(head_bytes, tail_bytes)
     reader = threading.Thread(target=_read_all, args=(process, captured), daemon=True)
     reader.start()
-    timed_out = False
+    timed_out = cancelled = False
+    deadline = started + timeout_s
     try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(process)
+        while process.poll() is None:
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=min(left, _POLL_S))
+        if timed_out or cancelled:
+            _kill_group(process)
     finally:
         if process.poll() is None:  # interrupted (KeyboardInterrupt): leave nothing running
             _kill_group(process)
@@ -130,8 +147,9 @@ def run_command(
             process.stdout.close()
     reader.join(_KILL_GRACE_S)
     seconds = time.monotonic() - started
-    code = None if timed_out else process.returncode
-    return CommandRun(command, code, captured.text(), seconds, timed_out, captured.dropped)
+    code = None if timed_out or cancelled else process.returncode
+    return CommandRun(command, code, captured.text(), seconds, timed_out, captured.dropped,
+                      cancelled)  # fmt: skip
 
 
 def _read_all(process: subprocess.Popen[bytes], captured: _CappedOutput) -> None:
