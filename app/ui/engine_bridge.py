@@ -65,6 +65,16 @@ class EngineBridge(QObject):
         self._closed = False
         self.model_info: ModelInfo | None = None
 
+    @property
+    def engine(self) -> Engine | RemoteEngine:
+        """What the worker generates with; swapped only by a job on the worker."""
+        return self._engine
+
+    @property
+    def worker(self) -> SerialWorker:
+        """The one model thread: the window's chats and the local API server both queue here."""
+        return self._worker
+
     # -- requests (GUI thread) -----------------------------------------------------------------
 
     def load(

@@ -51,6 +51,7 @@ from app.ui.model_menu import ModelMenu
 from app.ui.model_picker import ModelPicker
 from app.ui.policy_picker import PolicyPicker, fast_kv_action, speculative_action
 from app.ui.prompt_edit import PromptEdit
+from app.ui.server_switch import ServerSwitch
 from app.ui.welcome import WelcomePanel
 from app.ui.window_state import WindowState
 from app.ui.window_theme import install_look
@@ -91,7 +92,8 @@ class MainWindow(QMainWindow):
     # -- construction --------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.model_menu = ModelMenu(self, self.menuBar().addMenu("&Models"), self.settings.n_ctx)
+        models_menu = self.menuBar().addMenu("&Models")
+        self.model_menu = ModelMenu(self, models_menu, self.settings.n_ctx)
         self.setAcceptDrops(True)  # a .gguf dropped on the window is imported and loaded
         toolbar = QToolBar("Main", self)
         toolbar.setMovable(False)
@@ -166,6 +168,7 @@ class MainWindow(QMainWindow):
         self.load_progress.hide()
         status.addWidget(self.model_label, 1)
         status.addPermanentWidget(self.load_progress)
+        self.server_switch = ServerSwitch(self, models_menu)  # the local API over this model
         self.meters = add_meters_toolbar(self)  # thinking, context, memory, speed: always shown
         self.thinking_meter, self.context_meter = self.meters.thinking, self.meters.context
         self.memory_meter, self.speed_meter = self.meters.memory, self.meters.speed
@@ -338,5 +341,6 @@ class MainWindow(QMainWindow):
         if self.compare_window is not None:
             self.compare_window.close()
         self.code.shutdown()
+        self.server_switch.shutdown()  # before the model worker it queues on ends
         self.bridge.shutdown()
         super().closeEvent(event)
