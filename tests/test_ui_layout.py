@@ -133,7 +133,10 @@ def test_the_window_at_1280x800_keeps_review_buttons_inside_and_text_readable(
     live = window.chat_view.messages[-1]
     # Enough of the reply for a code block (the starter writes one), then Stop: the test is
     # about what is drawn, not how long the model goes on.
-    qtbot.waitUntil(lambda: "def " in live.answer or len(live.answer) > 400, timeout=40_000)
+    qtbot.waitUntil(
+        lambda: "def " in live.answer or len(live.answer) > 400 or not window.generating,
+        timeout=60_000,
+    )
     window.stop()
     wait_reply_done(qtbot, window)
     for card in window.meters.cards:
