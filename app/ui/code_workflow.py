@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 from app.core.edits.proposal import Proposal
 from app.core.session.chat import FolderChoice
 from app.core.workspace.context import WorkspaceContext
+from app.ui.fix_panel import FixPanel
 from app.ui.review_page import CentreStack, ReviewPage
 from app.ui.review_pane import ReviewPane
 from app.ui.workspace_panel import WorkspacePanel
@@ -49,6 +50,18 @@ class CodeWorkflow(QObject):
         self.edit_action.setToolTip(
             "Ask the model for edits to the folder; you review each hunk before anything is written"
         )
+        self.fix = FixPanel(window)  # "Fix until tests pass": its result opens in the review
+        self.fix_dock = self._dock("Fix until tests pass", self.fix,
+                                   Qt.DockWidgetArea.RightDockWidgetArea)  # fmt: skip
+        self.fix_dock.hide()
+        self.fix_action = QAction("Fix until tests pass…", window)
+        self.fix_action.setEnabled(False)
+        self.fix_action.setToolTip(
+            "Edit a scratch copy and run the tests, round by round, within token budgets; "
+            "review the result before it is written"
+        )
+        self.fix_action.triggered.connect(self.fix_dock.show)
+        self.fix.proposalReady.connect(self.show_proposal)
         self.undo_action = QAction("Undo last apply", window)
         self.undo_action.setEnabled(False)
         self.review_action = QAction("Review edits", window)
@@ -70,7 +83,7 @@ class CodeWorkflow(QObject):
 
     def menu_actions(self) -> list[QAction]:
         """The Code menu: folder, edits, review (with its keys), undo."""
-        return [self.open_action, self.edit_action, self.review_action,
+        return [self.open_action, self.edit_action, self.fix_action, self.review_action,
                 *self.review_page.actions_for_menu, self.undo_action]  # fmt: skip
 
     @property
@@ -115,6 +128,8 @@ class CodeWorkflow(QObject):
     def _on_folder_opened(self, path: str) -> None:
         self.folder_dock.show()
         self.edit_action.setEnabled(True)
+        self.fix_action.setEnabled(True)
+        self.fix.set_folder(Path(path))
         self.review.set_folder(Path(path))
         self.undo_action.setEnabled(False)
 
@@ -145,4 +160,5 @@ class CodeWorkflow(QObject):
         self.show_review()
 
     def shutdown(self) -> None:
+        self.fix.stop()  # a running fix loop ends within a token, so the model worker can stop
         self.panel.shutdown()

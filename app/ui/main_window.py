@@ -124,6 +124,8 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addAction(self.code.open_action)
         toolbar.addAction(self.code.edit_action)
+        toolbar.addAction(self.code.fix_action)
+        self.code.fix.attach(self.bridge, self.code.folder_choice, lambda: self.policy)
         code_menu = self.menuBar().addMenu("&Code")
         for action in self.code.menu_actions():
             code_menu.addAction(action)
