@@ -142,7 +142,8 @@ def test_the_cli_takes_a_speculative_mode_for_every_sampling_command() -> None:
     from app.cli.main import build_parser
 
     parser = build_parser()
-    assert parser.parse_args(["ask", "hi"]).speculative == "auto"
+    assert parser.parse_args(["ask", "hi"]).speculative == DEFAULT_SPECULATIVE == "off"
+    assert parser.parse_args(["ask", "--speculative", "auto", "hi"]).speculative == "auto"
     assert parser.parse_args(["ask", "--speculative", "off", "hi"]).speculative == "off"
     edit = parser.parse_args(["edit", "--folder", ".", "--speculative", "on", "x"])
     assert edit.speculative == "on"
@@ -156,9 +157,9 @@ def test_stored_modes_are_read_safely(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     settings = Settings()
     assert settings.speculative == DEFAULT_SPECULATIVE
-    settings.speculative = "off"
+    settings.speculative = "auto"
     settings.save(path)
-    assert Settings.load(path).speculative == "off"
+    assert Settings.load(path).speculative == "auto"
     path.write_text(json.dumps({"speculative": 7}), encoding="utf-8")
     assert Settings.load(path).speculative == DEFAULT_SPECULATIVE  # a wrong type is not taken
 
@@ -173,13 +174,13 @@ def test_the_window_switch_saves_the_setting(qtbot: QtBot) -> None:
     settings = Settings()
     saves: list[str] = []
     action = speculative_action(settings, parent, lambda: saves.append(settings.speculative))
-    assert action.isCheckable() and action.isChecked()
-    action.setChecked(False)
-    assert settings.speculative == "off" and saves == ["off"]
+    assert action.isCheckable() and not action.isChecked()  # off by default
     action.setChecked(True)
-    assert settings.speculative == "auto" and saves == ["off", "auto"]
-    settings.speculative = "off"
-    assert not speculative_action(settings, parent, lambda: None).isChecked()
+    assert settings.speculative == "auto" and saves == ["auto"]
+    action.setChecked(False)
+    assert settings.speculative == "off" and saves == ["auto", "off"]
+    settings.speculative = "on"
+    assert speculative_action(settings, parent, lambda: None).isChecked()
 
 
 def test_the_reply_footer_shows_drafted_and_accepted_tokens() -> None:

@@ -136,8 +136,9 @@ def add_sampling(
         "--speculative",
         choices=SPECULATIVE_MODES,
         default=DEFAULT_SPECULATIVE,
-        help="prompt-lookup speculative decoding: the same text, fewer decode passes where the "
-        "reply repeats the prompt (edits); auto pauses it where drafts are rarely accepted "
+        help="prompt-lookup speculative decoding: the same text (up to llama.cpp's batch "
+        "rounding), fewer decode passes where the reply repeats the prompt (edits); auto pauses "
+        "it where drafts are rarely accepted "
         f"(default: {DEFAULT_SPECULATIVE})",
     )
 

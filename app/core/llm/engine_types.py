@@ -56,8 +56,9 @@ class SamplingParams:
     repeat_penalty: float = 1.0
     max_tokens: int | None = None  # None: until the model stops or the context is full
     seed: int | None = None
-    # Prompt-lookup speculative decoding (app.core.llm.speculative): the same text either way;
-    # "auto" drafts and pauses itself where drafts are rarely accepted, "on" never pauses.
+    # Prompt-lookup speculative decoding (app.core.llm.speculative): the same text up to
+    # llama.cpp's batch numerics; "auto" pauses itself where drafts are rarely accepted, "on"
+    # never pauses.
     speculative: SpeculativeMode = DEFAULT_SPECULATIVE
 
 

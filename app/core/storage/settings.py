@@ -31,9 +31,9 @@ class Settings:
     # Experimental: cut spent thinking out of the KV cache in place instead of re-prefilling
     # what followed it (approximate; see app.core.llm.kv_shift). Passed as LoadOptions.cache_mode.
     kv_fast_mode: bool = False
-    # Prompt-lookup speculative decoding: "auto", "on" or "off" (app.core.llm.speculative). The
-    # same text either way; the window's switch sets "auto" or "off".
-    speculative: str = "auto"
+    # Prompt-lookup speculative decoding: "auto", "on" or "off" (app.core.llm.speculative's
+    # DEFAULT_SPECULATIVE, which this layer cannot import); the window's switch sets auto or off.
+    speculative: str = "off"
     # CPU threads for the model; 0: chosen for this machine (app.core.llm.threads).
     n_threads: int = 0
     # Prompts, replies and file contents go into the log only when on (app.core.storage.logs).
