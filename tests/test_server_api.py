@@ -21,7 +21,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from app.server.config import ServerConfig
+from app.server.config import ReasoningFields, ServerConfig
 from app.server.model_service import ActivitySnapshot, ModelService
 from tests.server_support import BlockedWorker, RunningServer, model_service, running_server
 
@@ -318,3 +318,24 @@ def test_a_conversation_longer_than_the_context_is_a_clear_400(client: openai.Op
                 list(reply)
         assert "context holds 1,024" in caught.value.message
         assert caught.value.code == "generation_failed"
+
+
+def test_reasoning_field_names_are_configurable(service: ModelService) -> None:
+    choices: list[tuple[ReasoningFields, str]] = [
+        ("reasoning_content", "reasoning"),
+        ("reasoning", "reasoning_content"),
+    ]
+    for present, absent in choices:
+        with running_server(service, ServerConfig(port=0, reasoning_fields=present)) as srv:
+            reply = srv.client(timeout=120).chat.completions.create(
+                model="m", messages=QUESTION, max_tokens=4, temperature=0, extra_body=THINK_OPEN
+            )
+        message = reply.choices[0].message.model_extra or {}
+        assert message.get(present) and absent not in message, message
+    with running_server(service, ServerConfig(port=0, reasoning_fields="none")) as srv:
+        reply = srv.client(timeout=120).chat.completions.create(
+            model="m", messages=QUESTION, max_tokens=4, temperature=0, extra_body=THINK_OPEN
+        )
+    assert reply.usage is not None and reply.usage.completion_tokens_details is not None
+    assert reply.usage.completion_tokens_details.reasoning_tokens == 4  # counted, not shown
+    assert not {"reasoning", "reasoning_content"} & set(reply.choices[0].message.model_extra or {})
