@@ -12,31 +12,41 @@ the model worker thread. It is sampled
 
 Goals while streaming: max lateness < 50 ms and p99 lateness < 20 ms.
 
+`--scripted` streams one 3,000-token Markdown reply (headings, paragraphs, lists, code blocks)
+instead of the model's words: SCRIPTED tokens, named so. The starter model still runs on the real
+prompt (cut at a few tokens), and everything after it is the window's real path: the session
+saves the reply, the bridge batches events, LiveReply and the chat pane render it. The 135M
+starter rarely writes 3,000 tokens in one reply, and a long reply is what made every render
+cost more (each re-rendered the whole answer); the script paces tokens at --rate tok/s.
+
 It also times the GUI-thread work the window does per render (`ChatView._render`: Markdown ->
 HTML -> `setHtml`; the session saves the reply on the model thread) to point at the cause.
 Chats go to a temporary LEANCODER_DATA_DIR; the user's own chats are never touched.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/ui_latency.py [--tokens N] [--seed S]
+     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/ui_latency.py --scripted [--rate 100]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QEvent, QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-import app.ui.chat_view as chat_view_module
-from app.core.llm.engine import GenerationEvent, ReplyStats
+import app.ui.markdown_stream as markdown_stream_module
+from app.core.llm.engine import Engine, GenerationEvent, ReplyStats, SamplingParams
+from app.core.thinking.parser import Channel
 from app.ui.application import create_main_window
 from app.ui.chat_view import MessageWidget
 from app.ui.main_window import MainWindow
@@ -52,6 +62,63 @@ PROMPTS = [
     "Write a long, detailed essay about the history of computers, from the abacus to today.",
     "Tell me a long fairy tale about a dragon and a lighthouse keeper, with many chapters.",
 ]
+
+SCRIPTED_TOKENS = 3000
+
+
+def scripted_reply_pieces(tokens: int) -> list[str]:
+    """A long Markdown answer as `tokens` pieces (a word and its space, or a line break)."""
+    pieces: list[str] = []
+    section = 0
+    while len(pieces) < tokens:
+        section += 1
+        pieces += [f"## Part {section}", "\n\n"]
+        pieces += [f"word{k} " for k in range(40)] + ["with `code` and *emphasis*.", "\n\n"]
+        pieces += ["```python", "\n", f"def part_{section}(items):", "\n"]
+        for k in range(6):
+            pieces += ["    total", " =", f" sum(item * {k}", " for item", " in items)", "\n"]
+        pieces += ["    return", " total", "\n", "```", "\n\n"]
+        for k in range(4):
+            pieces += ["- point", f" {k}", " of", f" part {section}", "\n"]
+        pieces += ["\n"]
+    return pieces[:tokens]
+
+
+def script_replies(tokens: int, rate: float) -> None:
+    """Patch Engine.generate: the real model on the real prompt (4 tokens), then the SCRIPTED
+    reply at `rate` tokens per second, with statistics as the engine reports them."""
+    real_generate = Engine.generate
+    pieces = scripted_reply_pieces(tokens)
+
+    def generate(
+        engine: Engine, messages: Any, sampling: SamplingParams | None = None, *args: Any,
+        **kwargs: Any,
+    ) -> Iterator[GenerationEvent]:  # fmt: skip
+        cancel = args[0] if args else kwargs.get("cancel")
+        short = dataclasses.replace(sampling or SamplingParams(), max_tokens=4)
+        real = ReplyStats()
+        for event in real_generate(engine, messages, short, *args, **kwargs):
+            if event.kind == "done":
+                real = event.stats
+        started = time.perf_counter()
+        stats = dataclasses.replace(real, thinking_tokens=0, answer_tokens=0)
+        for index, piece in enumerate(pieces, 1):
+            if cancel is not None and cancel.is_set():
+                stats.finish_reason = "cancelled"
+                break
+            delay = started + index / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            elapsed = time.perf_counter() - started
+            stats = dataclasses.replace(
+                stats, answer_tokens=index, decode_seconds=elapsed,
+                total_seconds=real.prompt_seconds + elapsed, finish_reason="stop",
+            )  # fmt: skip
+            yield GenerationEvent("text", Channel.ANSWER, piece, stats)
+        yield GenerationEvent("done", Channel.ANSWER, "", stats)
+
+    Engine.generate = generate  # type: ignore[assignment]
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -245,6 +312,7 @@ class WorkTimings:
     render: Timing = field(default_factory=lambda: Timing("ChatView._render (total)"))
     markdown: Timing = field(default_factory=lambda: Timing("  markdown_to_html"))
     refresh: Timing = field(default_factory=lambda: Timing("  MessageWidget.refresh"))
+    # markdown_to_html runs only on what changed: the open block, and each closed one once
 
     def all(self) -> tuple[Timing, ...]:
         return (self.send, self.render, self.markdown, self.refresh)
@@ -256,7 +324,7 @@ def instrument(window: MainWindow) -> WorkTimings:
     view = window.chat_view
     window.send = work.send.wrap(window.send)  # type: ignore[method-assign]
     view._render = work.render.wrap(view._render)  # type: ignore[method-assign]
-    chat_view_module.markdown_to_html = work.markdown.wrap(markdown_to_html)  # type: ignore[attr-defined]
+    markdown_stream_module.markdown_to_html = work.markdown.wrap(markdown_to_html)  # type: ignore[attr-defined]
     original_add = view.add_message
 
     def add_message(role: str) -> MessageWidget:
@@ -379,7 +447,20 @@ def main(argv: list[str] | None = None) -> int:
         help="decode thread counts to compare, e.g. 1,2 (0: the window's default)",
     )
     parser.add_argument("--rounds", type=int, default=1, help="rounds over the thread counts")
+    parser.add_argument(
+        "--scripted",
+        action="store_true",
+        help=f"stream one SCRIPTED {SCRIPTED_TOKENS:,}-token Markdown reply (the model still runs "
+        "on the prompt); --tokens defaults to its length",
+    )
+    parser.add_argument("--rate", type=float, default=100.0, help="scripted tokens per second")
     args = parser.parse_args(argv)
+    if args.scripted:
+        if args.tokens == 600:  # the default: the whole scripted reply
+            args.tokens = SCRIPTED_TOKENS
+        script_replies(args.tokens, args.rate)
+        print(f"SCRIPTED reply: {args.tokens} tokens of Markdown at {args.rate:.0f} tok/s "
+              "(the model's own words are not used)")  # fmt: skip
     thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
