@@ -208,3 +208,22 @@ def test_bad_settings_are_refused_with_a_sentence(
     ]:
         with pytest.raises(Exception, match=words):
             list(run_fix(scripted, folder_choice(folder), "fix it", settings))
+
+
+def test_a_failing_lint_command_keeps_the_loop_going_and_its_output_goes_back(
+    scripted: ScriptedReplies, tmp_path: Path, data_dir: Path
+) -> None:
+    folder = copy_project("add_numbers", tmp_path)
+    (folder / "lint.py").write_text(
+        "import sys\nif 'TODO' in open('calc.py').read():\n"
+        "    sys.exit('calc.py:2: a TODO is left in the code')\n"
+    )
+    with_todo = "calc.py\n```python\ndef add(a, b):\n    return a + b  # TODO\n```\n"
+    scripted.replies = [with_todo, FIXED["add_numbers"]]
+    lint = f"{PYTEST.split()[0]} lint.py"
+    report, _events = run(scripted, folder, FixSettings(PYTEST, lint_command=lint))
+    first = report.rounds[0].tests
+    assert first is not None and first.summary == "passed" and first.lint.startswith("failed")
+    assert not first.passed  # the tests pass, the lint does not: not done yet
+    assert "a TODO is left in the code" in scripted.prompts[1][-1]["content"]
+    assert report.stopped == "passed" and len(report.rounds) == 2

@@ -88,6 +88,7 @@ class FixPanel(QWidget):
         self.round_label = QLabel("", self)
         self.thinking_label = QLabel("", self)
         self.rounds_list = QListWidget(self)
+        self.rounds_list.setWordWrap(True)
         self.result_label = QLabel("Open a folder, check its test command, say what to fix.", self)
         self.result_label.setWordWrap(True)
 
