@@ -141,6 +141,11 @@ def test_a_real_reply_fills_the_meters_and_new_chat_clears_them(
     memory = window.memory_meter.caption.full_text
     assert memory.startswith("model ") and "KV " in memory and "free RAM " in memory
 
+    # A theme switch draws the chat again in the new colours and keeps the figures.
+    window.theme.set_choice("dark")
+    assert window.context_meter.usage is usage and len(window.chat_view.messages) == 2
+    window.theme.set_choice("light")
+
     window.new_chat()
     assert window.context_meter.usage is None
     assert window.context_meter.value.text() == "0 / 1,024"
