@@ -96,6 +96,8 @@ def main() -> int:
                 stats = next(e.stats for e in engine.generate(PROMPT, greedy) if e.kind == "done")
                 if round_number:
                     speeds[side].append(stats.decode_tokens_per_s)
+                print(f"round {round_number} {side}: {stats.decode_tokens_per_s:.1f} tok/s",
+                      file=sys.stderr, flush=True)  # fmt: skip
         local_tps = statistics.median(speeds["local"])
         remote_tps = statistics.median(speeds["remote"])
 
@@ -114,6 +116,9 @@ def main() -> int:
                 extra.append(stats.requests - 1)
                 resent.append(stats.resent_prompt_tokens)
                 evaluated.append(sum(int(n) for n in lines[1:]))  # the continuations only
+                print(f"{policy.name} reply {i}: {stats.requests} requests, "
+                      f"{stats.resent_prompt_tokens} re-sent, {evaluated[-1]} re-evaluated",
+                      file=sys.stderr, flush=True)  # fmt: skip
             costs.append((policy.name, statistics.fmean(extra), statistics.fmean(resent),
                           statistics.fmean(evaluated)))  # fmt: skip
     finally:
