@@ -107,7 +107,6 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.llm.engine import ReplyStats, SamplingParams
     from app.core.session.chat import ChatSession, SessionEvent
     from app.core.thinking.parser import Channel
-    from app.core.thinking.policy import policy_by_name
 
     engine = opt.engine_for(args)
     color = out.isatty() and not args.json
@@ -131,9 +130,7 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         prompt = resolve_prompt(args.prompt, args.prompt_file, stdin_bytes())
         system = checked_text(args.system, "--system") if args.system else None
-        policy = policy_by_name(args.policy)
-        if args.think_budget is not None:
-            policy = policy.with_budget(args.think_budget)
+        policy = opt.thinking_policy(args)
         info = opt.load_model(engine, args, err, template=args.template)
         session = ChatSession()
         session.policy, session.system_prompt = policy, system

@@ -86,7 +86,6 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.edits import accept_and_apply
     from app.core.llm.engine import SamplingParams
     from app.core.session.chat import ChatSession
-    from app.core.thinking.policy import policy_by_name
 
     instruction = resolve_prompt(
         args.instruction, args.prompt_file, stdin_bytes(), "what to change"
@@ -94,9 +93,7 @@ def _edit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     session = ChatSession()
     session.folder = folder_choice(Path(args.folder).expanduser(), args.select, args.allow_secrets)
     session.propose_edits = True
-    session.policy = policy_by_name(args.policy)
-    if args.think_budget is not None:
-        session.policy = session.policy.with_budget(args.think_budget)
+    session.policy = opt.thinking_policy(args)
     session.force_thinking = args.force_thinking
     engine = opt.engine_for(args)
     opt.load_model(engine, args, err, template=args.template)

@@ -92,7 +92,6 @@ def _fix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from app.core.fix_loop.commands import load_commands, save_commands
     from app.core.fix_loop.loop import FixSettings, run_fix
     from app.core.llm.engine import Engine, SamplingParams
-    from app.core.thinking.policy import policy_by_name
 
     task = resolve_prompt(args.task, args.prompt_file, stdin_bytes(), "what to fix")
     folder = Path(args.folder).expanduser()
@@ -116,9 +115,7 @@ def _fix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = FixSettings(test, lint, args.rounds, args.task_budget, args.round_budget,
                            args.test_timeout)  # fmt: skip
     settings.check()
-    policy = policy_by_name(args.policy)
-    if args.think_budget is not None:
-        policy = policy.with_budget(args.think_budget)
+    policy = opt.thinking_policy(args)
     engine = Engine()
     opt.load_model(engine, args, err, template=args.template)
     sampling = SamplingParams(

@@ -17,6 +17,7 @@ from app.core.storage.settings import DEFAULT_CONTEXT
 if TYPE_CHECKING:
     from app.core.llm.engine import Engine, ModelInfo
     from app.core.remote.engine import RemoteEngine
+    from app.core.thinking.policy import ThinkingKVCap, ThinkingPolicy
 
 POLICY_NAMES = "Unpruned, Balanced, Aggressive or Custom (the one saved in the app)"
 
@@ -143,9 +144,43 @@ def add_sampling(
     )
 
 
+def think_kv_cap(text: str) -> ThinkingKVCap:
+    """`--think-kv-cap`: a token count (at least the minimum) or "fit"."""
+    from app.core.thinking.policy import check_thinking_kv_cap
+
+    value: object = "fit" if text.strip().lower() == "fit" else None
+    if value is None:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f'expected a token count or "fit", not {text!r}'
+            ) from None
+    try:
+        cap = check_thinking_kv_cap(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    assert cap is not None
+    return cap
+
+
+def thinking_policy(args: argparse.Namespace) -> ThinkingPolicy:
+    """The policy `--policy`, `--think-budget` and `--think-kv-cap` ask for."""
+    import dataclasses
+
+    from app.core.thinking.policy import policy_by_name
+
+    policy = policy_by_name(args.policy)
+    if args.think_budget is not None:
+        policy = policy.with_budget(args.think_budget)
+    if getattr(args, "think_kv_cap", None) is not None:
+        policy = dataclasses.replace(policy, thinking_kv_cap=args.think_kv_cap)
+    return policy
+
+
 def add_thinking(parser: argparse.ArgumentParser, *, policy: bool = True) -> None:
-    """`--policy`, `--think-budget`, `--force-thinking` (compare and bench name policies their
-    own way, so they take `policy=False`)."""
+    """`--policy`, `--think-budget`, `--think-kv-cap`, `--force-thinking` (compare and bench
+    name policies their own way, so they take `policy=False`)."""
     if policy:
         parser.add_argument(
             "--policy",
@@ -158,6 +193,15 @@ def add_thinking(parser: argparse.ArgumentParser, *, policy: bool = True) -> Non
             default=None,
             help="most thinking tokens per thinking block (0: no thinking); overrides the "
             "policy's",
+        )
+        parser.add_argument(
+            "--think-kv-cap",
+            type=think_kv_cap,
+            default=None,
+            metavar="N|fit",
+            help="compact the thinking in the KV cache once it holds N tokens (or fit: what the "
+            "context leaves), keeping its first tokens, a recent window and the marked ones; "
+            "a reply can then think longer than the context (experimental, off by default)",
         )
     parser.add_argument(
         "--force-thinking",

@@ -2,8 +2,9 @@
 
 Clients ask for thinking in three dialects, all accepted:
 - the LeanCoder extension object `"leancoder": {"policy", "budget", "turn_budget",
-  "force_thinking"}` (policy by name, a per-block budget, a per-reply budget, and opening a
-  thinking span on a model whose template does not);
+  "force_thinking", "think_kv_cap"}` (policy by name, a per-block budget, a per-reply budget,
+  opening a thinking span on a model whose template does not, and the thinking KV cap: a token
+  count or "fit", app.core.llm.thinking_kv);
 - llama.cpp's `thinking_budget_tokens`: here it bounds the whole reply, every thinking block
   together (llama.cpp re-arms it per block, so a model that reopens its thinking escapes it);
 - OpenAI's `reasoning_effort` (and Ollama's `think`), mapped to presets by `EFFORT_PRESETS`.
@@ -18,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import LeanCoderError
-from app.core.thinking.policy import AGGRESSIVE, BALANCED, ThinkingPolicy, policy_by_name
+from app.core.thinking.policy import (
+    AGGRESSIVE,
+    BALANCED,
+    ThinkingPolicy,
+    check_thinking_kv_cap,
+    policy_by_name,
+)
 from app.server.errors import bad_request
 
 MAX_BUDGET = 1_000_000
@@ -31,7 +38,7 @@ EFFORT_PRESETS: dict[str, tuple[ThinkingPolicy, int | None, int | None]] = {
     "medium": (BALANCED, 2048, 4096),
     "high": (BALANCED, None, None),  # filler words and loops pruned, no token cap
 }
-EXTENSION_KEYS = frozenset({"policy", "budget", "turn_budget", "force_thinking"})
+EXTENSION_KEYS = frozenset({"policy", "budget", "turn_budget", "force_thinking", "think_kv_cap"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,13 @@ def thinking_choice(body: dict[str, Any], default_policy: str) -> ThinkingChoice
     if "turn_budget" in ext:
         turn = _budget(ext["turn_budget"], "leancoder.turn_budget")
         policy = dataclasses.replace(policy, turn_budget=turn)
+    if "think_kv_cap" in ext:
+        try:
+            cap = check_thinking_kv_cap(ext["think_kv_cap"])
+        except ValueError as exc:
+            param = "leancoder.think_kv_cap"
+            raise bad_request(f"`{param}`: {exc}.", param) from exc
+        policy = dataclasses.replace(policy, thinking_kv_cap=cap)
     force = ext.get("force_thinking", False)
     if not isinstance(force, bool):
         raise bad_request("`leancoder.force_thinking` must be true or false.", "leancoder")

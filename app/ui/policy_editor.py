@@ -41,7 +41,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.thinking.filler_words import FillerMatch, normalise_words
-from app.core.thinking.policy import PRESETS, ThinkingPolicy
+from app.core.thinking.importance import IMPORTANCE_RULES
+from app.core.thinking.policy import MIN_THINKING_KV_CAP, PRESETS, ThinkingPolicy
 from app.ui.dialog_geometry import fit_and_centre
 
 CUSTOM = "Custom"
@@ -77,7 +78,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "early_exit_probe_tokens": ("Early exit: trial tokens", "Tokens decoded per trial answer"),
     "early_exit_min_tokens": ("Early exit: not before", "Thinking tokens before the first trial"),
     "early_exit_interval": ("Early exit: interval", "Thinking tokens between two trials"),
+    "thinking_kv_cap": (
+        "Thinking KV cap (experimental)",
+        "Once the thinking held in the KV cache reaches this many tokens, evict its middle "
+        "(its first tokens, a recent window and the marked ones stay). Lowest value: fit the "
+        "context. Off: never",
+    ),
+    "thinking_kv_rule": (
+        "Thinking KV: keep",
+        "structural: result, equation, code and conclusion lines; entropy: tokens where the "
+        "model's uncertainty dropped sharply",
+    ),
 }
+FIT = MIN_THINKING_KV_CAP - 1  # the cap box's lowest value reads "fit the context"
 
 
 # (title, one-line explanation, field names; "x*" is every field starting with x), in order.
@@ -131,6 +144,16 @@ class _Knob:
         self.widget: QWidget
         if self.kind == "bool":
             self.widget = QCheckBox(parent)
+        elif self.kind == "ThinkingKVCap":
+            cap = QSpinBox(parent)
+            cap.setRange(FIT, 1_000_000)
+            cap.setSingleStep(256)
+            cap.setSpecialValueText("fit the context")
+            self.widget = cap
+        elif self.kind == "ImportanceRuleName":
+            rules = QComboBox(parent)
+            rules.addItems(IMPORTANCE_RULES)
+            self.widget = rules
         elif self.kind == "int":
             box = QSpinBox(parent)
             box.setRange(0, 1_000_000)
@@ -169,8 +192,10 @@ class _Knob:
         w = self.widget
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
+        elif isinstance(w, QComboBox):
+            w.setCurrentText(str(value))
         elif isinstance(w, QSpinBox):
-            w.setValue(int(value))
+            w.setValue(FIT if value == "fit" else int(value))
         elif isinstance(w, QDoubleSpinBox):
             w.setValue(float(value))
         elif isinstance(w, QPlainTextEdit):
@@ -184,7 +209,11 @@ class _Knob:
         w = self.widget
         if isinstance(w, QCheckBox):
             return w.isChecked()
+        if isinstance(w, QComboBox):
+            return w.currentText()
         if isinstance(w, QSpinBox):
+            if self.kind == "ThinkingKVCap" and w.value() == FIT:
+                return "fit"
             return w.value()
         if isinstance(w, QDoubleSpinBox):
             return w.value()

@@ -154,7 +154,9 @@ class LlamaBackend:
     # -- sizes and metadata --------------------------------------------------------------------
 
     def n_ctx(self) -> int:
-        return int(self._llm.n_ctx())
+        # llama.cpp pads the context (to a multiple of 256), but `Llama` sizes its token
+        # bookkeeping by the context asked for: past that, eval/evaluate_all would overflow it.
+        return min(int(self._llm.n_ctx()), len(self._llm.input_ids))
 
     def n_vocab(self) -> int:
         return self._n_vocab

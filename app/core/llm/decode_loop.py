@@ -38,7 +38,9 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from app.core.llm.backend import LlamaBackend, Sampler
 from app.core.llm.engine_types import CancelToken, EventKind, GenerationEvent, ReplyStats
 from app.core.llm.speculative import DraftLength, NgramDrafter
+from app.core.llm.thinking_kv import ThinkingCompactor
 from app.core.thinking.control import ThinkingController
+from app.core.thinking.importance import entropy_of
 from app.core.thinking.parser import ParseEvent, ThinkingParser
 
 
@@ -59,6 +61,7 @@ class DecodeLoop:
         cancel: CancelToken | None = None,
         draft_length: DraftLength | None = None,
         early_exit: bool = False,
+        compactor: ThinkingCompactor | None = None,
     ) -> None:
         self.backend = backend
         self.parser = parser
@@ -72,6 +75,8 @@ class DecodeLoop:
         self._lengths = draft_length
         self._drafter = NgramDrafter(prompt_tokens) if draft_length is not None else None
         self._early_exit = early_exit
+        self._compactor = compactor
+        self._entropy: float | None = None  # of the last sampled token's distribution
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._n_ctx = backend.n_ctx()
         self._base: int | None = None  # where the verified batch begins, while it has a draft
@@ -86,11 +91,15 @@ class DecodeLoop:
         yield from self._publish(self.parser.feed(""))  # a prompt that opened thinking says so
         self.control.in_thinking = self.parser.in_thinking
         pending: list[int] | None = prepare_cache()
+        first = True  # the first pending tokens are the prompt's, not the reply's
         while pending is not None:
             stop = self._stop_reason()
+            if stop is None and not first:
+                stop = self._make_room(pending)
             if stop is not None:
                 self.reason = stop
                 break
+            first = False
             draft = self._draft(pending)
             self._evaluate(pending, draft)
             pending = yield from self._verify(draft)
@@ -98,13 +107,25 @@ class DecodeLoop:
         self.stats.total_seconds = time.perf_counter() - self._start
         self.stats.finish_reason = self.reason
         yield from self._publish(tail)
-        yield GenerationEvent("done", self.parser.channel, "", snapshot(self.stats, self.control))
+        note = self._compactor.context_note() if self._compactor is not None else ""
+        yield GenerationEvent("done", self.parser.channel, note, snapshot(self.stats, self.control))
 
     def _stop_reason(self) -> str | None:
         if self.cancel is not None and self.cancel.is_set():
             return "cancelled"
         if self.stats.generated_tokens >= self.limit:
             return self._reason_at_limit
+        return None
+
+    def _make_room(self, pending: Sequence[int]) -> str | None:
+        """Compact the thinking KV cache if it would pass its cap (before any draft, so the
+        draft is placed after the edited cache); "context" when the pending tokens still do
+        not fit. Only with a compactor: without one the token limit stops at the context."""
+        if self._compactor is None:
+            return None
+        self._compactor.compact(len(pending))
+        if self.backend.n_tokens + len(pending) > self._n_ctx:
+            return "context"
         return None
 
     def _draft(self, pending: Sequence[int]) -> list[int]:
@@ -118,6 +139,7 @@ class DecodeLoop:
             self.limit - self.stats.generated_tokens - 1,
             self.backend.n_batch - 1,
             self._n_ctx - self.backend.n_tokens - len(pending) - 1,
+            self._compactor.room(len(pending)) if self._compactor is not None else wanted,
         )
         return self._drafter.draft(room) if room > 0 else []
 
@@ -169,9 +191,11 @@ class DecodeLoop:
                 pending = [token]
             elif action.replace:
                 pending = action.tokens
+                self._entropy = None  # the sampled token is not fed
             else:
                 pending = [token, *action.tokens]
-            pending = pending[: max(1, self._n_ctx - backend.n_tokens - 1)]
+            if self._compactor is None:  # a compactor makes room, or stops at "context"
+                pending = pending[: max(1, self._n_ctx - backend.n_tokens - 1)]
             yield from self._feed(pending)
             return pending
         raise AssertionError("unreachable: the last position always ends the step")
@@ -192,6 +216,10 @@ class DecodeLoop:
             raise RuntimeError("llama.cpp refused to drop a rejected draft from the KV cache")
 
     def _sample(self, index: int) -> int:
+        compactor = self._compactor
+        if compactor is not None and compactor.wants_entropy and self.control.in_thinking:
+            logits = self.backend.logits(index)
+            self._entropy = None if logits is None else entropy_of(logits)
         if self._pruning is not None and self.control.in_thinking:
             self.control.note_top_token(self.backend.top_token(index))
             return self.backend.sample(self._pruning, index)
@@ -214,11 +242,17 @@ class DecodeLoop:
             self._drafter.extend(token_ids)
         for token in token_ids:
             was_thinking = parser.in_thinking
-            events = parser.feed(self._decoder.decode(self.backend.pieces(token)))
-            if was_thinking or parser.in_thinking:
+            piece = self.backend.pieces(token)
+            events = parser.feed(self._decoder.decode(piece))
+            thinking = was_thinking or parser.in_thinking
+            if thinking:
                 stats.thinking_tokens += 1
             else:
                 stats.answer_tokens += 1
+            if self._compactor is not None:
+                text = piece.decode("utf-8", errors="ignore")
+                self._compactor.note(token, thinking, text, self._entropy)
+                self._entropy = None  # forced tokens after it were not sampled
             self.control.in_thinking = parser.in_thinking
             if events:
                 yield from self._publish(events)

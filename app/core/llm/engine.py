@@ -40,6 +40,11 @@ from app.core.llm.load_checks import (
 )
 from app.core.llm.speculative import DraftLength, SpeculativeMode, limits_for
 from app.core.llm.template_limits import TemplateCancelled
+from app.core.llm.thinking_kv import (
+    MAX_COMPACTED_REPLY_CONTEXTS,
+    ThinkingCompactor,
+    thinking_compactor,
+)
 from app.core.thinking.control import ThinkingController
 from app.core.thinking.early_exit import early_exit_for
 from app.core.thinking.filler_words import FillerMatch, normalise_words, scan_vocabulary
@@ -83,6 +88,7 @@ class Engine:
         self.info: ModelInfo | None = None
         self.cache_mode: CacheMode = "exact"  # set by load(); may be changed between replies
         self.last_cache_outcome: CacheOutcome | None = None  # the last fast-mode attempt
+        self.last_compactor: ThinkingCompactor | None = None  # the last reply's thinking KV record
         self._on_gpu = False  # layers offloaded: speculation may draft longer
 
     # -- loading -------------------------------------------------------------------------------
@@ -254,6 +260,11 @@ class Engine:
         )
         stats = ReplyStats(prompt_tokens=len(tokens), policy=policy.name)
         room = n_ctx - len(tokens)
+        compactor = self.last_compactor = thinking_compactor(
+            backend, len(tokens), policy, fmt, stats
+        )
+        if compactor is not None:  # the reply may outgrow the context: the loop stops at it
+            room = sampling.max_tokens or MAX_COMPACTED_REPLY_CONTEXTS * n_ctx
         limit = min(room, sampling.max_tokens) if sampling.max_tokens else room
         seed = sampling.seed if sampling.seed is not None else random.getrandbits(31)
         plain = backend.sampler(sampling, seed)
@@ -266,11 +277,12 @@ class Engine:
             control=control,
             stats=stats,
             limit=limit,
-            reason_at_limit="context" if limit == room else "length",
+            reason_at_limit="context" if limit == room and compactor is None else "length",
             samplers=(plain, pruning),
             cancel=cancel,
             draft_length=self._draft_length(sampling.speculative),
             early_exit=deer is not None,
+            compactor=compactor,
         )
         yield from loop.run(lambda: self._prepare_cache(backend, tokens, stats))
 

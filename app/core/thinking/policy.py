@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from app.core.thinking.filler_words import DEFAULT_FILLER_WORDS
+from app.core.thinking.importance import IMPORTANCE_RULES, ImportanceRuleName
 
 # Qwen3's own wording when its thinking budget runs out.
 DEFAULT_BUDGET_MESSAGE = (
@@ -20,6 +21,21 @@ DEFAULT_BUDGET_MESSAGE = (
 )
 DEFAULT_SOFT_HINT = "I am running out of thinking time, so I should wrap up and answer soon."
 DEFAULT_LOOP_MESSAGE = "I am repeating myself, so I will stop thinking and answer now."
+ThinkingKVCap = int | Literal["fit"]
+MIN_THINKING_KV_CAP = 32  # below this the attention sinks and the recent window leave no middle
+
+
+def check_thinking_kv_cap(cap: object) -> ThinkingKVCap | None:
+    """A thinking KV cap (a token count, "fit" or None) checked; ValueError says why not."""
+    if cap is None or cap == "fit":
+        return "fit" if cap == "fit" else None
+    if isinstance(cap, bool) or not isinstance(cap, int):
+        raise ValueError(f'the thinking KV cap is a token count or "fit", not {cap!r}')
+    if cap < MIN_THINKING_KV_CAP:
+        raise ValueError(
+            f"the thinking KV cap must be at least {MIN_THINKING_KV_CAP} tokens, not {cap}"
+        )
+    return cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +65,20 @@ class ThinkingPolicy:
     early_exit_probe_tokens: int = 12  # greedy trial-answer tokens per probe
     early_exit_min_tokens: int = 64  # no probe before this many tokens of a thinking block
     early_exit_interval: int = 32  # at least this many thinking tokens between two probes
+    # Thinking KV cap (app/core/llm/thinking_kv.py): evict the middle of a long thinking block from
+    # the KV cache once it holds this many tokens, or "fit": whatever the context leaves. None: off
+    # (opt-in; bench/RESULTS.md, "Thinking KV compaction").
+    thinking_kv_cap: ThinkingKVCap | None = None
+    thinking_kv_rule: ImportanceRuleName = "structural"  # which tokens the eviction keeps
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_thinking_kv_cap(self.thinking_kv_cap)
+        if self.thinking_kv_rule not in IMPORTANCE_RULES:
+            raise ValueError(
+                f"unknown importance rule {self.thinking_kv_rule!r}; choose one of "
+                + ", ".join(IMPORTANCE_RULES)
+            )
 
     @property
     def prunes(self) -> bool:
