@@ -59,6 +59,7 @@ def test_models_list_the_context_and_thinking_format(client: openai.OpenAI) -> N
     assert extra(model, "context_length") == extra(model, "max_model_len") == 1024
     assert extra(model, "meta")["n_ctx_train"] == 8192
     assert extra(model, "leancoder")["thinking_format"] == "none"
+    assert extra(model, "capabilities") == {"tools": False}  # SmolLM2's template reads no tools
     assert client.models.retrieve(model.id).id == model.id
 
 

@@ -392,6 +392,12 @@ def test_malformed_tools_are_a_400_naming_the_field(served: Served) -> None:
     assert isinstance(body, dict) and body["param"] == "tools" and "1-64" in body["message"]
 
 
+def test_the_model_list_says_the_template_takes_tools(served: Served) -> None:
+    """Zed and Continue read tool support from /v1/models: this template reads `tools`."""
+    model = served.client.models.list().data[0]
+    assert (model.model_extra or {})["capabilities"] == {"tools": True}
+
+
 def test_the_real_model_answers_with_the_tools_in_its_own_template(served: Served) -> None:
     """End to end, nothing scripted: the tools reach the model through its template (the prompt
     is exactly the template's rendering with them), and its reply comes back well formed."""

@@ -222,6 +222,9 @@ def _model_object(service: ModelService) -> dict[str, Any]:
         "context_length": n_ctx,
         "max_model_len": n_ctx,
         "meta": {"n_ctx": n_ctx, "n_ctx_train": info.n_ctx_train if info else 0},
+        # Zed and Continue read tool support from the model list: only templates that read
+        # `tools` can take them (ChatTemplate.supports_tools).
+        "capabilities": {"tools": bool(info and info.supports_tools)},
         "leancoder": {
             "thinking_format": info.thinking_format.value if info else "none",
             "n_ctx": n_ctx,
