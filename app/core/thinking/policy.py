@@ -69,7 +69,9 @@ class ThinkingPolicy:
     # the KV cache once it holds this many tokens, or "fit": whatever the context leaves. None: off
     # (opt-in; bench/RESULTS.md, "Thinking KV compaction").
     thinking_kv_cap: ThinkingKVCap | None = None
-    thinking_kv_rule: ImportanceRuleName = "structural"  # which tokens the eviction keeps
+    # Which tokens the eviction keeps: "entropy" moved the next token least at a cap of half the
+    # thinking (bench/thinking_kv.py; at a quarter no rule beat sinks + window alone).
+    thinking_kv_rule: ImportanceRuleName = "entropy"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
