@@ -218,5 +218,5 @@ def test_recommend_and_the_window_default_to_the_same_context(
     contexts = _recommended_contexts()
     assert max(contexts) == 16384 and all(n <= 16384 for n in contexts)
     # The window's setting is the default: change it there and recommend follows.
-    Settings(n_ctx=4096).save(data_dir / "settings.json")
+    Settings(n_ctx=4096, n_ctx_chosen=True).save(data_dir / "settings.json")
     assert max(_recommended_contexts()) == 4096

@@ -15,13 +15,17 @@ from pytestqt.qtbot import QtBot
 from app.core.machine.info import CpuInfo, GpuInfo, HardwareInfo
 from app.core.units import binary_bytes
 from app.ui.hardware_panel import HardwarePanel
+from app.ui.measured_bandwidth import measured_bandwidth
 from app.ui.tasks import THREAD_PREFIX
 
 DETECT_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture
-def panel(qtbot: QtBot, tmp_path: Path) -> HardwarePanel:
+def panel(qtbot: QtBot, tmp_path: Path, data_dir: Path) -> HardwarePanel:
+    # Every panel shows the memory speed measured earlier in this process (app-wide, by design):
+    # each test starts with none measured.
+    measured_bandwidth().seed(None)
     widget = HardwarePanel(models_dir=tmp_path / "models")
     qtbot.addWidget(widget)
     widget.show()

@@ -39,6 +39,6 @@ def test_a_write_is_atomic_and_private(tmp_path: Path) -> None:
     assert read_json_object(path, "network settings") == {"token": "hf_secret", "name": "é"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["network.json"]  # no temporary left
-    settings = Settings(n_ctx=4096, policy="Aggressive")
+    settings = Settings(n_ctx=8192, n_ctx_chosen=True, policy="Aggressive")
     settings.save(tmp_path / "settings.json")
     assert Settings.load(tmp_path / "settings.json") == settings

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from pygments.styles import get_style_by_name
+from pygments.token import Token
+
+from app.ui import theme
 from app.ui.markdown_html import markdown_to_html, stable_prefix, user_markdown_to_html
 
 
 def test_code_fence_is_highlighted() -> None:
     html = markdown_to_html("Here:\n\n```python\ndef square(x):\n    return x * x\n```\n")
     assert "<table" in html and "<pre" in html
-    assert 'style="color: #008000; font-weight: bold"' in html  # pygments' keyword style for def
+    # `def` gets the current theme's pygments keyword colour
+    keyword = get_style_by_name(theme.current().pygments_style).styles[Token.Keyword]
+    assert keyword and f'<span style="color: {keyword}">def</span>' in html
     assert "square" in html
 
 

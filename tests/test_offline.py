@@ -129,8 +129,10 @@ def _compare_two_policies(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> N
     assert isinstance(view, CompareWindow)
     qtbot.waitExposed(view)
     view.policy_b.setCurrentText("Aggressive")
+    view.run_button.click()  # the starter has no thinking format: Compare asks first
+    assert view.no_thinking_bar.isVisible()
     with qtbot.waitSignal(window.bridge.compareFinished, timeout=120_000):
-        view.run_button.click()
+        view.run_anyway_button.click()
     qtbot.waitUntil(lambda: view.result is not None, timeout=5_000)
     assert view.result is not None and view.result.a.answer and view.result.b.answer
     view.export_to(tmp_path / "comparison.md", "md")

@@ -31,7 +31,7 @@ EXIT_NOT_PASSED = 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from app.core.fix_loop import loop
+    from app.core.fix_loop import defaults as loop
 
     fix = sub.add_parser(
         "fix",

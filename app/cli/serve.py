@@ -13,7 +13,6 @@ import os
 from typing import TextIO
 
 from app.cli import options as opt
-from app.core.llm.engine import Engine
 
 API_KEY_ENV = "LEANCODER_API_KEY"
 
@@ -68,6 +67,8 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         policy=policy_by_name(args.policy).name,  # an unknown name fails before loading
     )
     config.check()
+    from app.core.llm.engine import Engine  # llama.cpp loads only for the commands that run it
+
     engine = Engine()
     worker = SerialWorker("leancoder-model")
     try:

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import LeanCoderError
-from app.core.fix_loop import loop
+from app.core.fix_loop import defaults
 from app.core.fix_loop.commands import load_commands, save_commands
 from app.core.fix_loop.loop import FixEvent, FixSettings, run_fix
 from app.core.fix_loop.report import FixReport, TestResult
@@ -75,9 +75,9 @@ class FixPanel(QWidget):
         )
         self.lint_edit = QLineEdit(self)
         self.lint_edit.setPlaceholderText("optional, e.g. ruff check .")
-        self.rounds_box = _spin(1, loop.MAX_ROUNDS, loop.DEFAULT_ROUNDS, 1, self)
-        self.task_budget_box = _spin(100, 1_000_000, loop.DEFAULT_TASK_BUDGET, 500, self)
-        self.round_budget_box = _spin(50, 1_000_000, loop.DEFAULT_ROUND_BUDGET, 250, self)
+        self.rounds_box = _spin(1, defaults.MAX_ROUNDS, defaults.DEFAULT_ROUNDS, 1, self)
+        self.task_budget_box = _spin(100, 1_000_000, defaults.DEFAULT_TASK_BUDGET, 500, self)
+        self.round_budget_box = _spin(50, 1_000_000, defaults.DEFAULT_ROUND_BUDGET, 250, self)
         self.task_edit = QPlainTextEdit(self)
         self.task_edit.setPlaceholderText("What to fix, e.g. “make the failing tests pass”")
         self.task_edit.setMaximumHeight(80)

@@ -29,6 +29,12 @@ from app.core.edits.proposal import BlockResult, BlockStatus, Proposal
 from app.core.edits.transaction import run_steps
 from app.core.errors import LeanCoderError
 from app.core.fix_loop.commands import CommandError, split_command
+from app.core.fix_loop.defaults import (
+    DEFAULT_ROUND_BUDGET,
+    DEFAULT_ROUNDS,
+    DEFAULT_TASK_BUDGET,
+    MAX_ROUNDS,
+)
 from app.core.fix_loop.failures import DEFAULT_SUMMARY_TOKENS, FailureSummary, summarise
 from app.core.fix_loop.report import (
     STOP_MESSAGES,
@@ -44,11 +50,6 @@ from app.core.fix_loop.scratch import ScratchCopy
 from app.core.llm.engine import CancelToken, Engine, SamplingParams
 from app.core.session.chat import FEEDBACK_PREFIX, ChatSession, FolderChoice, SessionEvent
 from app.core.thinking.policy import UNPRUNED, ThinkingPolicy
-
-DEFAULT_ROUNDS = 3
-MAX_ROUNDS = 20
-DEFAULT_TASK_BUDGET = 12_000
-DEFAULT_ROUND_BUDGET = 4_000
 
 FixEventKind = Literal[
     "baseline",  # the tests before any change: `tests`

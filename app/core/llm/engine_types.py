@@ -7,14 +7,18 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from app.core.llm.kv_shift import CacheMode
 from app.core.llm.speculative import DEFAULT_SPECULATIVE, SpeculativeMode
 from app.core.llm.threads import FrontEnd
 from app.core.thinking.filler_words import FillerMatch
 from app.core.thinking.parser import Channel, ThinkingFormat
 from app.core.thinking.policy import ThinkingPolicy
+
+if TYPE_CHECKING:
+    # Only a type: importing kv_shift would load llama.cpp (through the backend) for every
+    # command that merely names an engine type, and `leancoder hardware` must run without it.
+    from app.core.llm.kv_shift import CacheMode
 
 GIB = 1024**3
 # Compute buffers, logits, the runtime itself: what a load costs beyond weights and KV cache.
