@@ -31,12 +31,17 @@ Everything reaches llama.cpp through `LlamaBackend`. Not thread-safe: the engine
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 
 from app.core.llm.backend import LlamaBackend, Sampler
-from app.core.llm.engine_types import CancelToken, EventKind, GenerationEvent, ReplyStats
+from app.core.llm.engine_types import (
+    CancelToken,
+    EventKind,
+    GenerationEvent,
+    ReplyStats,
+    stats_with_counters,
+)
 from app.core.llm.speculative import DraftLength, NgramDrafter
 from app.core.llm.thinking_kv import ThinkingCompactor
 from app.core.thinking.control import ThinkingController
@@ -108,7 +113,8 @@ class DecodeLoop:
         self.stats.finish_reason = self.reason
         yield from self._publish(tail)
         note = self._compactor.context_note() if self._compactor is not None else ""
-        yield GenerationEvent("done", self.parser.channel, note, snapshot(self.stats, self.control))
+        final = stats_with_counters(self.stats, self.control)
+        yield GenerationEvent("done", self.parser.channel, note, final)
 
     def _stop_reason(self) -> str | None:
         if self.cancel is not None and self.cancel.is_set():
@@ -258,27 +264,9 @@ class DecodeLoop:
                 yield from self._publish(events)
 
     def _publish(self, events: Sequence[ParseEvent]) -> Iterator[GenerationEvent]:
-        shot = snapshot(self.stats, self.control)
+        shot = stats_with_counters(self.stats, self.control)
         for ev in events:
             if ev.kind == "open":
                 self.control.on_block_open()
             kind: EventKind = "text" if ev.kind == "text" else f"thinking_{ev.kind}"  # type: ignore[assignment]
             yield GenerationEvent(kind, ev.channel, ev.text, shot)
-
-
-def snapshot(stats: ReplyStats, control: ThinkingController) -> ReplyStats:
-    """A copy of the reply's statistics with the controller's counters filled in."""
-    counters = control.counters
-    return dataclasses.replace(
-        stats,
-        suppressed_tokens=counters.suppressed,
-        forced_tokens=counters.forced_tokens,
-        budget_hits=counters.budget_hits,
-        loops_broken=counters.loops_broken,
-        hints_injected=counters.hints,
-        thinking_block_tokens=control.block_tokens,
-        early_exit_probes=counters.early_exit_probes,
-        early_exits=counters.early_exits,
-        early_exit_probe_tokens=counters.early_exit_probe_tokens,
-        early_exit_probe_seconds=counters.early_exit_probe_seconds,
-    )

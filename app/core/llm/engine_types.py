@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from app.core.llm.speculative import DEFAULT_SPECULATIVE, SpeculativeMode
 from app.core.llm.threads import FrontEnd
+from app.core.thinking.control import ThinkingController
 from app.core.thinking.filler_words import FillerMatch
 from app.core.thinking.parser import Channel, ThinkingFormat
 from app.core.thinking.policy import ThinkingPolicy
@@ -185,3 +186,22 @@ class ChatEngine(Protocol):
     def unload(self) -> None: ...
 
     def filler_matches(self, words: Sequence[str]) -> list[FillerMatch]: ...
+
+
+def stats_with_counters(stats: ReplyStats, control: ThinkingController) -> ReplyStats:
+    """A copy of the reply's statistics with the thinking controller's counters filled in (the
+    local decode loop and the remote engine report them alike)."""
+    counters = control.counters
+    return dataclasses.replace(
+        stats,
+        suppressed_tokens=counters.suppressed,
+        forced_tokens=counters.forced_tokens,
+        budget_hits=counters.budget_hits,
+        loops_broken=counters.loops_broken,
+        hints_injected=counters.hints,
+        thinking_block_tokens=control.block_tokens,
+        early_exit_probes=counters.early_exit_probes,
+        early_exits=counters.early_exits,
+        early_exit_probe_tokens=counters.early_exit_probe_tokens,
+        early_exit_probe_seconds=counters.early_exit_probe_seconds,
+    )

@@ -19,7 +19,6 @@ silently: `info.notes` lists every control and how (or whether) it works on this
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from app.core.llm.engine_types import (
     ModelInfo,
     ReplyStats,
     SamplingParams,
+    stats_with_counters,
 )
 from app.core.llm.template_limits import TemplateCancelled
 from app.core.models.network import NetworkSettings
@@ -227,7 +227,7 @@ class RemoteEngine:
         first = 0.0
 
         def publish(events: Sequence[ParseEvent]) -> Iterator[GenerationEvent]:
-            snapshot = _snapshot(stats, control)
+            snapshot = stats_with_counters(stats, control)
             for ev in events:
                 if ev.kind == "open":
                     control.on_block_open()
@@ -310,7 +310,7 @@ class RemoteEngine:
         stats.total_seconds = time.perf_counter() - start
         stats.finish_reason = reason
         yield from publish(tail)
-        yield GenerationEvent("done", parser.channel, "", _snapshot(stats, control))
+        yield GenerationEvent("done", parser.channel, "", stats_with_counters(stats, control))
 
     def _apply(self, action: Action, text: str, feed: Any) -> Iterator[GenerationEvent]:
         """What an intervention writes: the closing (or hint) instead of, or after, `text`."""
@@ -384,16 +384,3 @@ def _drain_usage(
         if event is None or event is EventStream.CANCELLED:
             return
         read_meters(event, stats, first_leg)
-
-
-def _snapshot(stats: ReplyStats, control: ThinkingController) -> ReplyStats:
-    counters = control.counters
-    return dataclasses.replace(
-        stats,
-        suppressed_tokens=counters.suppressed,
-        forced_tokens=counters.forced_tokens,
-        budget_hits=counters.budget_hits,
-        loops_broken=counters.loops_broken,
-        hints_injected=counters.hints,
-        thinking_block_tokens=control.block_tokens,
-    )
