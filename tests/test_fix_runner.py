@@ -77,6 +77,21 @@ def test_megabytes_of_output_keep_only_the_head_and_the_tail(tmp_path: Path) -> 
     assert summary.text.rstrip("`\n").endswith("the real failure: assert 1 == 2")
 
 
+@pytest.mark.parametrize("command_length", [10, 37, 38, 39, 40, 41, 120])
+def test_the_summary_fits_its_budget_whatever_the_command_length(command_length: int) -> None:
+    # CI failed by one token when the checkout's path (part of the command) was a few characters
+    # longer: the budget must hold for the whole text, not for its parts counted apart.
+    from app.core.fix_loop.runner import CommandRun
+
+    output = "\n".join(f"line {n}" for n in range(5000)) + "\nthe real failure: assert 1 == 2\n"
+    run = CommandRun("x" * command_length, 3, output, 0.1, False, 0)
+    for budget in range(60, 320, 7):
+        summary = summarise(run, estimate_tokens, budget)
+        assert estimate_tokens(summary.text) <= budget, (command_length, budget)
+        if budget >= 120:  # room for the intro and the last line, whatever the command
+            assert summary.text.rstrip("`\n").endswith("the real failure: assert 1 == 2")
+
+
 def test_one_enormous_line_is_cut_to_the_budget_too(tmp_path: Path) -> None:
     run = run_command(f"{PY} -c \"print('x' * 5_000_000, end='')\"", tmp_path, timeout_s=60)
     assert run.passed and run.dropped_bytes == 5_000_000 - HEAD_BYTES - TAIL_BYTES

@@ -84,9 +84,16 @@ def summarise(
         more = len(failing) - len(names)
         head.append("Failing: " + ", ".join(names) + (f" and {more} more" if more else "") + ".")
     intro = "\n".join(head)
+    # Tokens do not add up across a join (a tokenizer may merge across it), so the whole text is
+    # measured and the tail shortened until it fits.
     room = budget_tokens - count_tokens(intro) - 8
-    tail = _tail_within(output, count_tokens, room)
-    text = intro + ("\nThe end of its output:\n```\n" + tail + "\n```" if tail else "")
+    while True:
+        tail = _tail_within(output, count_tokens, room)
+        text = intro + ("\nThe end of its output:\n```\n" + tail + "\n```" if tail else "")
+        over = count_tokens(text) - budget_tokens
+        if over <= 0 or not tail:
+            break
+        room -= over
     return FailureSummary(failing, text, signature(shown, failing))
 
 
