@@ -16,9 +16,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from app.core.models.catalog import load_catalog
 from app.core.models.display_name import readable_model_name
+from app.core.models.starter import starter_model_path
 from app.core.storage import chat_store
-from app.ui.chat_view import MessageWidget
+from app.ui.chat_view import ChatView, MessageWidget
 from tests.ui_support import (
     LOAD_TIMEOUT_MS,
     LONG_PROMPT,
@@ -267,3 +269,54 @@ def test_thinking_section_is_collapsed_until_clicked(qtbot: QtBot) -> None:
 
     qtbot.mouseClick(section.toggle, Qt.MouseButton.LeftButton)
     assert not section.body.isVisible()
+
+
+def test_the_model_picker_shows_readable_names_not_file_names(
+    qtbot: QtBot, make_window: WindowFactory, tmp_path: Path
+) -> None:
+    starter = starter_model_path()
+    assert starter is not None
+    catalogued = tmp_path / load_catalog()[0].filename  # a catalogue file's name, never loaded
+    catalogued.write_bytes(b"GGUF")
+    renamed = tmp_path / "smollm2-135m-8k-lc100k-mix1-ep2-q4_1.gguf"
+    renamed.symlink_to(starter)
+    window = make_window(load=False)
+    window.settings.recent_models = [str(catalogued)]
+    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=LOAD_TIMEOUT_MS):
+        window.load_model(str(renamed))
+    qtbot.waitUntil(lambda: window.model_picker.current_spec() == str(renamed), timeout=5_000)
+    picker, info = window.model_picker, window.model_info
+    assert info is not None
+    assert picker.currentText() == readable_model_name(info.path, info.name) != renamed.name
+    entry = load_catalog()[0]
+    label = picker.itemText(picker.findData(str(catalogued)))
+    assert label == f"{entry.name} · {entry.quant.quant}"
+    assert picker.itemData(picker.currentIndex(), Qt.ItemDataRole.ToolTipRole) == str(renamed)
+
+
+def test_thinking_that_arrives_in_one_batch_still_shows_its_time(qtbot: QtBot) -> None:
+    widget = MessageWidget("assistant")
+    qtbot.addWidget(widget)
+    widget.start_live()
+    qtbot.wait(120)  # the model thinks; the window gets the whole block in one batch
+    widget.append("thinking", "all of it at once")
+    widget.append("answer", "Done.")
+    widget.thinking_tokens = 4
+    widget.live = False
+    widget.refresh()
+    caption = widget.thinking_section.toggle.text()
+    match = re.fullmatch(r"Thought for 4 tokens, (\d+\.\d) s", caption)
+    assert match and float(match.group(1)) >= 0.1
+
+
+def test_a_stored_reply_shows_its_thinking_time_from_its_statistics(qtbot: QtBot) -> None:
+    view = ChatView()
+    qtbot.addWidget(view)
+    stats = {"thinking_tokens": 30, "answer_tokens": 10, "decode_seconds": 2.0}
+    view.show_stored([
+        chat_store.StoredMessage(1, 1, "assistant", "Answer.", "thought", stats=stats),
+        chat_store.StoredMessage(2, 1, "assistant", "Old.", "thought"),
+    ])  # fmt: skip
+    first, second = (m.thinking_section.toggle.text() for m in view.messages)
+    assert first == "Thought for 30 tokens, 1.5 s"  # 2.0 s of decoding, 30 of its 40 tokens
+    assert second == "Thought for 0 tokens"  # no statistics: no made-up time

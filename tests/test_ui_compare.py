@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
+from app.ui import theme
 from app.ui.compare_view import CompareWindow
 from tests.ui_support import WindowFactory, type_and_send, wait_reply_done
 
@@ -59,6 +60,10 @@ def test_compare_fills_both_columns_table_and_exports(
     pane_a, pane_b = view.panes["a"], view.panes["b"]
     assert pane_a.width() + pane_b.width() <= view.width()
     assert a.footer.wordWrap() and a.width() <= pane_a.width()
+    # The measures table fills its width: no empty strip right of the last column.
+    table = view.table
+    used = sum(table.columnWidth(c) for c in range(table.columnCount()))
+    assert used >= table.viewport().width() - 2, (used, table.viewport().width())
 
     view.export_to(tmp_path / "c.md", "md")
     view.export_to(tmp_path / "c.json", "json")
@@ -76,3 +81,22 @@ def test_compare_fills_both_columns_table_and_exports(
     type_and_send(qtbot, window, "Say hi.")
     wait_reply_done(qtbot, window)
     assert window.chat_view.messages[-1].answer
+
+
+def test_a_theme_switch_redraws_both_replies_in_the_new_colours(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window(load=False)
+    view = window.open_compare()
+    for pane in view.panes.values():
+        pane.message.set_content("Here:\n\n```python\ndef f(x):\n    return x\n```\n")
+    light = view.panes["a"].message.body.toHtml()
+    try:
+        window.theme.set_choice("dark")
+        for pane in view.panes.values():
+            dark = pane.message.body.toHtml()
+            assert dark != light and "def" in pane.message.body.toPlainText()
+            assert theme.DARK.code_background in dark
+    finally:
+        window.theme.set_choice("light")
+    assert view.panes["b"].message.body.toHtml() == light

@@ -142,6 +142,10 @@ def test_the_window_at_1280x800_keeps_review_buttons_inside_and_text_readable(
     for card in window.meters.cards:
         assert card.isVisible() and _inside(card, window), type(card).__name__
     assert window.context_meter.usage is not None and window.speed_meter.value.text()
+    window.memory_meter.refresh()
+    for card in window.meters.cards:  # each caption whole at 1280 px: nothing elided
+        caption = card.caption
+        assert caption.text() == caption.full_text, (type(card).__name__, caption.text())
     problems = unreadable_text(window)
     assert not problems, problems  # the chat with a reply, its code blocks and the meters
 

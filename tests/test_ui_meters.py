@@ -5,6 +5,8 @@ window tests chat with the real starter model."""
 
 from __future__ import annotations
 
+import re
+
 from pytestqt.qtbot import QtBot
 
 from app.core.llm.engine import ReplyStats
@@ -107,7 +109,8 @@ def test_empty_states_say_what_is_missing(qtbot: QtBot) -> None:
     assert meters.thinking.caption.full_text == "No model loaded"
     assert meters.context.caption.full_text == "No model loaded"
     assert meters.speed.caption.full_text == "No model loaded"
-    assert meters.memory.caption.full_text.startswith("No model loaded · free RAM ")
+    memory = meters.memory.caption.full_text
+    assert re.fullmatch(r"No model loaded · [\d.,]+ [KMGT]iB free", memory), memory
     meters.thinking.set_idle(ThinkingFormat.NONE, BALANCED)
     assert meters.thinking.caption.full_text == NO_FORMAT
     # A long caption is elided on screen, never cut mid-word or widening the card.
@@ -139,7 +142,7 @@ def test_a_real_reply_fills_the_meters_and_new_chat_clears_them(
     assert f"{stats['generated_tokens']:,} tokens" in window.speed_meter.caption.full_text
     assert "first token " in window.speed_meter.caption.full_text
     memory = window.memory_meter.caption.full_text
-    assert memory.startswith("model ") and "KV " in memory and "free RAM " in memory
+    assert re.fullmatch(r"model [\d.,]+ MiB · KV [\d.,]+ MiB · [\d.,]+ [MG]iB free", memory), memory
 
     # A theme switch draws the chat again in the new colours and keeps the figures.
     window.theme.set_choice("dark")

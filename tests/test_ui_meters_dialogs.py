@@ -115,3 +115,19 @@ def test_compare_fits_a_screen_smaller_than_it_asks_for(
     assert available.width() < 1200  # the width Compare asks for
     assert available.contains(compare.geometry()), (available, compare.geometry())
     # Centring on the window is checked with fitted_rect in test_ui_theme.
+
+
+def test_the_model_chooser_and_the_remote_dialog_open_inside_a_small_screen(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window(load=False)
+    wizard = window.model_menu.open_wizard()
+    qtbot.waitExposed(wizard)
+    available = wizard.screen().availableGeometry()
+    assert available.width() < 980  # the chooser asks for 980x680
+    assert available.contains(wizard.geometry()), (available, wizard.geometry())
+    wizard.reject()
+    remote = window.model_menu.open_remote()
+    qtbot.waitExposed(remote)
+    assert available.contains(remote.geometry()), (available, remote.geometry())
+    remote.reject()

@@ -164,3 +164,19 @@ def test_review_keys_are_named_in_the_menu_and_tooltips(window: MainWindow) -> N
     view = window.code.review.hunk_views[0]
     assert "(A " in view.accept_button.toolTip() and "(R " in view.reject_button.toolTip()
     assert "Ctrl+Enter" in window.code.review.apply_button.toolTip()
+
+
+def test_a_theme_switch_redraws_the_hunks_in_the_new_colours(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    review = window.code.review
+    review.set_current_hunk(1)
+    assert theme.LIGHT.diff_added in review.hunk_views[0].diff.toHtml()
+    try:
+        window.theme.set_choice("dark")
+        html = review.hunk_views[0].diff.toHtml()
+        assert theme.DARK.diff_added in html and theme.LIGHT.diff_added not in html
+        assert review.current_hunk == 1  # the user stays on the hunk they were on
+    finally:
+        window.theme.set_choice("light")
+    assert theme.LIGHT.diff_added in review.hunk_views[0].diff.toHtml()

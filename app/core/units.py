@@ -24,3 +24,13 @@ def binary_bytes(n: int) -> str:
             break
         value, unit = value / 1024, bigger
     return f"{value:,.1f}".removesuffix(".0") + f" {unit}"
+
+
+def short_bytes(n: int) -> str:
+    """`binary_bytes` with at most three digits, for tight captions: "92 MiB", "21.9 GiB",
+    "1.5 MiB", "512 bytes"."""
+    text = binary_bytes(n)
+    number, _, unit = text.partition(" ")
+    if "." in number and len(number.replace(",", "").replace(".", "")) > 3:
+        return f"{round(float(number.replace(',', ''))):,} {unit}"
+    return text

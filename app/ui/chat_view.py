@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QResizeEvent
@@ -112,8 +113,10 @@ class ThinkingSection(QWidget):
         self.show()
         if live:
             self.toggle.setText(f"Thinking… {tokens} tokens")
-        else:
+        elif seconds > 0:
             self.toggle.setText(f"Thought for {tokens} tokens, {seconds:.1f} s")
+        else:  # a time not known (a reply stored without its statistics)
+            self.toggle.setText(f"Thought for {tokens} tokens")
         if self.body.isVisible() or not live:
             self.stream.update(text)
 
@@ -129,6 +132,7 @@ class MessageWidget(QFrame):
         self.thinking_tokens = 0
         self.thinking_seconds = 0.0
         self.live = False
+        self._live_started = 0.0
         self._thinking_started = 0.0
         self.setObjectName("userMessage" if role == "user" else "assistantMessage")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -152,10 +156,17 @@ class MessageWidget(QFrame):
         self.answer, self.thinking, self.thinking_tokens = answer, thinking, thinking_tokens
         self.refresh()
 
+    def start_live(self) -> None:
+        """The reply starts streaming now. Thinking is timed from here: text arrives in batches,
+        and a short thinking block that came in one batch would otherwise read 0.0 s."""
+        self.live = True
+        self._live_started = time.monotonic()
+        self._thinking_started = 0.0
+
     def append(self, channel: str, text: str) -> None:
         if channel == "thinking":
             if not self.thinking:
-                self._thinking_started = time.monotonic()
+                self._thinking_started = self._live_started or time.monotonic()
             self.thinking += text
             self.thinking_seconds = time.monotonic() - self._thinking_started
         else:
@@ -169,6 +180,12 @@ class MessageWidget(QFrame):
             self.body.setHtml(user_markdown_to_html(self.answer))
         else:
             self.answer_stream.update(self.answer, final=not self.live)
+
+    def rerender(self) -> None:
+        """Render the whole message again (after a theme switch): the stream keeps closed blocks
+        as they were drawn."""
+        self.answer_stream.reset()
+        self.refresh()
 
     def set_footer(self, text: str) -> None:
         self.footer.setText(text)
@@ -213,7 +230,7 @@ class ChatView(QScrollArea):
         for message in messages:
             widget = self.add_message(message.role)
             widget.thinking_tokens = int(message.stats.get("thinking_tokens", 0))
-            widget.thinking_seconds = 0.0
+            widget.thinking_seconds = stored_thinking_seconds(message.stats)
             widget.set_content(message.content, message.thinking, widget.thinking_tokens)
             if message.role == "assistant":
                 footer = format_stats(ReplyStats.from_dict(message.stats))
@@ -237,7 +254,7 @@ class ChatView(QScrollArea):
         self._at_bottom = True
 
     def begin_live(self, widget: MessageWidget) -> None:
-        widget.live = True
+        widget.start_live()
         self._live = widget
         widget.refresh()
 
@@ -285,6 +302,18 @@ def warm_up_rendering() -> None:
     widget.body.document().setTextWidth(widget.body.viewport().width())
     widget.thinking_section.update_content("warm", 1, 0.1, live=False)
     widget.deleteLater()
+
+
+def stored_thinking_seconds(stats: dict[str, Any]) -> float:
+    """How long a stored reply thought: its decode time shared out by tokens (the stored
+    statistics hold no separate thinking time). 0.0 when the statistics are missing."""
+    try:
+        reply = ReplyStats.from_dict(stats)
+        if reply.generated_tokens <= 0 or reply.decode_seconds <= 0:
+            return 0.0
+        return float(reply.decode_seconds * reply.thinking_tokens / reply.generated_tokens)
+    except (TypeError, ValueError):  # a damaged record: no time rather than a crash
+        return 0.0
 
 
 def format_stats(stats: ReplyStats) -> str:

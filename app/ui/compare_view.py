@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -70,7 +71,7 @@ class ComparePane(QWidget):
 
     def reset(self, policy_name: str) -> None:
         self.title.setText(policy_name)
-        self.message.live = True
+        self.message.start_live()
         self.message.set_content("", "", 0)
         self.message.set_footer("")
         self.saved.setText("")
@@ -124,6 +125,11 @@ class CompareWindow(QWidget):
         self.table = QTableWidget(0, 4, self)
         self.table.setHorizontalHeaderLabels(["measure", "A", "B", "change"])
         self.table.verticalHeader().hide()
+        # The measure names as wide as they need; the figures share the rest of the table's width.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        for column in (1, 2, 3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.diff = QPlainTextEdit(self)
         self.diff.setReadOnly(True)
         self.diff.setPlaceholderText("The answers' diff appears here.")
@@ -221,6 +227,11 @@ class CompareWindow(QWidget):
         )
         self._update_controls()
 
+    def repaint_theme(self) -> None:
+        """Both replies drawn again in the theme's colours (code blocks carry them inline)."""
+        for pane in self.panes.values():
+            pane.message.rerender()
+
     def _on_events(self, request: int) -> None:
         if request != self._request:
             return
@@ -252,7 +263,6 @@ class CompareWindow(QWidget):
         for r, row in enumerate(rows):
             for c, value in enumerate(row):
                 self.table.setItem(r, c, QTableWidgetItem(value))
-        self.table.resizeColumnsToContents()
         self.diff.setPlainText("\n".join(result.diff_summary()))
         for key in ("a", "b"):
             self.panes[key].saved.setText(f"{key.upper()} {result.savings(key)}.")

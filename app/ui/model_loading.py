@@ -77,7 +77,9 @@ class ModelLoading(QObject):
             w.statusBar().showMessage(note, 8000)
         w.settings.remember_model(spec)
         w.save_settings()
-        w.model_picker.set_recent(w.settings.recent_models, spec)
+        w.model_picker.set_recent(
+            w.settings.recent_models, spec, readable_model_name(info.path, info.name)
+        )
         w.update_controls()
 
     def _on_failed(self, message: str) -> None:

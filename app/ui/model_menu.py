@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QDialog, QMainWindow, QMenu, QVBoxLayout, QWidget
 
 from app.core.errors import LeanCoderError
 from app.core.models.import_gguf import use_in_place
+from app.ui.dialog_geometry import fit_and_centre
 from app.ui.downloads import DownloadManager, DownloadStatus
 from app.ui.gguf_files import choose_gguf_file
 from app.ui.hardware_panel import HardwarePanel
@@ -71,6 +72,7 @@ class ModelMenu(QObject):
             self.wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             self.wizard.modelChosen.connect(self.modelChosen)
             self.wizard.destroyed.connect(self._forget_wizard)
+            fit_and_centre(self.wizard, self._window)  # 980x680 asked; fits a smaller screen
         self.wizard.open()
         return self.wizard
 
@@ -93,6 +95,7 @@ class ModelMenu(QObject):
         dialog = RemoteEngineDialog(parent=self._window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.remoteChosen.connect(self.modelChosen)
+        fit_and_centre(dialog, self._window)
         dialog.open()
         return dialog
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 
 from app.core.llm.engine import ModelInfo, ReplyStats
 from app.core.session.meters import ContextUsage, memory_usage
-from app.core.units import binary_bytes
+from app.core.units import binary_bytes, short_bytes
 from app.ui import theme
 from app.ui.meter_bars import MeterCard, SegmentBar, Sparkline
 
@@ -118,13 +118,14 @@ class MemoryMeter(MeterCard):
             ],
         )
         self.value.setText(f"RSS {binary_bytes(usage.rss_bytes)}")
-        pieces = [f"free RAM {binary_bytes(usage.free_ram_bytes)}"]
+        # Short figures (three digits): the caption fits a quarter of a 1280-px window unelided.
+        pieces = [f"{short_bytes(usage.free_ram_bytes)} free"]
         if self.info:
-            pieces.insert(0, f"model {binary_bytes(usage.model_bytes)}")
-            pieces.insert(1, f"KV {binary_bytes(usage.kv_bytes)}")
+            pieces.insert(0, f"model {short_bytes(usage.model_bytes)}")
+            pieces.insert(1, f"KV {short_bytes(usage.kv_bytes)}")
         else:
             pieces.insert(0, "No model loaded")
-        pieces += [f"free VRAM {binary_bytes(g.free_bytes)}" for g in usage.gpus]
+        pieces += [f"VRAM {short_bytes(g.free_bytes)} free" for g in usage.gpus]
         self.set_caption(" · ".join(pieces))
         gpus = "\n".join(
             f"{g.name}: {binary_bytes(g.free_bytes)} free of {binary_bytes(g.total_bytes)}"

@@ -243,6 +243,14 @@ class ReviewPane(QWidget):
         if self.hunk_views:
             self.set_current_hunk(0)
 
+    def repaint_theme(self) -> None:
+        """Draw the summary and the hunks again in the theme's colours (they carry them inline),
+        keeping the file and the hunk the user is on."""
+        hunk = self.current_hunk  # the highlighters keep one rendering per theme
+        self._show_blocks()
+        self._show_file(self.file_list.currentRow())
+        self.set_current_hunk(hunk)
+
     def set_side_by_side(self, on: bool) -> None:
         """Old and new lines next to each other (wrapped) instead of one above the other."""
         self.side_by_side = on

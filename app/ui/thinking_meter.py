@@ -17,7 +17,12 @@ from app.core.thinking.policy import ThinkingPolicy
 from app.ui.meter_bars import MeterCard, SegmentBar
 
 WARN_FRACTION = 0.8
-NO_FORMAT = "No thinking format: Force thinking (in Compare) to use the budget"
+NO_FORMAT = "No thinking format: nothing to prune"
+# Said in the tooltip: the caption must fit a quarter of a 1280-px window.
+NO_FORMAT_TIP = (
+    "This model's chat template has no thinking span, so the policy has nothing to act on.\n"
+    "Compare's Force thinking opens one anyway, to show what the policy would do."
+)
 TOOLTIP = (
     "Thinking tokens in the current thinking block against the policy's budget.\n"
     "Amber from 80% of the budget, red at it; the tick is the soft budget, where the policy\n"
@@ -43,6 +48,7 @@ class ThinkingMeter(MeterCard):
         self.policy = policy
         self.bar.clear()
         self.level = "ok"
+        self.setToolTip(f"{NO_FORMAT_TIP}\n\n{TOOLTIP}" if fmt is ThinkingFormat.NONE else TOOLTIP)
         if fmt is None:
             self._show("", "No model loaded")
         elif fmt is ThinkingFormat.NONE:

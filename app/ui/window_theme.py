@@ -27,7 +27,12 @@ ACTION_ICONS = {
     "compare_action": "columns-2",
     "edit_policy_action": "sliders-horizontal",
 }
-CODE_ICONS = {"open_action": "folder-open", "edit_action": "file-pen-line", "undo_action": "undo-2"}
+CODE_ICONS = {
+    "open_action": "folder-open",
+    "edit_action": "file-pen-line",
+    "undo_action": "undo-2",
+    "fix_action": "wrench",
+}
 BUTTON_ICONS = {
     "send_button": "send",
     "stop_button": "circle-stop",
@@ -79,6 +84,9 @@ def _on_theme_changed(window: MainWindow) -> None:
     for target, name in _icon_targets(window):
         target.setIcon(theme.icon(name))
     window.meters.repaint_theme()
+    window.code.review.repaint_theme()
+    if window.compare_window is not None:
+        window.compare_window.repaint_theme()
     # Code blocks carry the theme's colours inline: the open chat is drawn again in the new ones.
     # The same conversation, so the meters keep their figures (open_chat would clear them).
     if not window.generating and window.chat_id is not None:
