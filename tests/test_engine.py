@@ -95,6 +95,20 @@ def test_second_turn_reuses_cached_prefix(engine: Engine) -> None:
     assert second.prompt_tokens > first.prompt_tokens
 
 
+def test_a_reply_cut_at_max_tokens_is_wholly_in_the_cache_for_the_next_turn(
+    engine: Engine,
+) -> None:
+    # The last sampled token of a cut reply was never evaluated: the loop puts it into the KV
+    # cache after "done", so the next turn (which resends the reply) prefills only what is new.
+    sampling = SamplingParams(max_tokens=12, seed=2, temperature=0.0)
+    _, answer, first = run_to_completion(engine, STORY, sampling)
+    assert first.finish_reason == "length" and first.generated_tokens == 12
+    assert engine._require().n_tokens == first.prompt_tokens + 12
+    turn2 = [*STORY, {"role": "assistant", "content": answer}, {"role": "user", "content": "More."}]
+    _, _, second = run_to_completion(engine, turn2, SamplingParams(max_tokens=3, seed=2))
+    assert second.cached_prompt_tokens == first.prompt_tokens + 12
+
+
 def test_prompt_longer_than_context_is_refused(engine: Engine) -> None:
     huge = [{"role": "user", "content": "word " * 5000}]
     with pytest.raises(GenerationError, match="context holds"):

@@ -216,6 +216,9 @@ def test_curl_reads_raw_server_sent_events(server: RunningServer) -> None:
 def test_disconnect_cancels_the_generation(server: RunningServer, service: ModelService) -> None:
     states: list[ActivitySnapshot] = []
     unsubscribe = service.activity.subscribe(states.append)
+    # A reply's response ends at "done"; its worker job ends a step later (it settles the KV
+    # cache), so the count is read once the worker is idle.
+    service.worker.call(lambda: None).result(timeout=60)
     served = service.activity.snapshot().served
     payload = {"model": "m", "messages": QUESTION, "max_tokens": 900, "stream": True, **THINK_OPEN}
     body = json.dumps(payload).encode()

@@ -100,8 +100,9 @@ class Reply:
         batch = first
         while batch is not None:
             deltas += self.deltas(batch, ticket)
-            batch = await ticket.buffer.next_batch()
-        if ticket.buffer.error is not None:
+            # Done is the reply's end: the engine may still be settling its KV cache.
+            batch = None if self.finished else await ticket.buffer.next_batch()
+        if ticket.buffer.error is not None and not self.finished:
             raise self.error_for(ticket.buffer.error)
         if ticket.buffer.overflowed:
             raise ApiError(500, "The reply outgrew the server's buffer.")
@@ -128,8 +129,8 @@ class Reply:
             while batch is not None:
                 for delta in self.deltas(batch, ticket):
                     yield sse(self.chunk(delta))
-                batch = await ticket.buffer.next_batch()
-            if ticket.buffer.error is not None:
+                batch = None if self.finished else await ticket.buffer.next_batch()
+            if ticket.buffer.error is not None and not self.finished:
                 yield sse(self.error_for(ticket.buffer.error).body())
             elif ticket.buffer.overflowed:
                 log.warning("a client stopped reading its stream: dropped")

@@ -87,6 +87,7 @@ class DecodeLoop:
         self._base: int | None = None  # where the verified batch begins, while it has a draft
         self._start = 0.0
         self._first = 0.0
+        self._unevaluated: list[int] = []  # fed to the reply but not yet in the KV cache
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -103,6 +104,7 @@ class DecodeLoop:
                 stop = self._make_room(pending)
             if stop is not None:
                 self.reason = stop
+                self._unevaluated = [] if first else list(pending)
                 break
             first = False
             draft = self._draft(pending)
@@ -115,6 +117,19 @@ class DecodeLoop:
         note = self._compactor.context_note() if self._compactor is not None else ""
         final = stats_with_counters(self.stats, self.control)
         yield GenerationEvent("done", self.parser.channel, note, final)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Put the reply's last tokens into the KV cache, after "done" reached the consumer.
+
+        A reply cut at the token limit (or stopped) ends with tokens that were sampled and shown
+        but never evaluated; the next turn resends them, and without this the prompt cache would
+        prefill them again (one token a turn: 6% of a short API turn). Evaluating them here costs
+        the same decode step, but after the reply is out, so nobody waits for it. Runs only when
+        the consumer asks past "done" (a for loop does; a closed generator skips it)."""
+        tokens, self._unevaluated = self._unevaluated, []
+        if tokens and self.backend.n_tokens + len(tokens) <= self._n_ctx:
+            self.backend.evaluate(tokens)
 
     def _stop_reason(self) -> str | None:
         if self.cancel is not None and self.cancel.is_set():
@@ -171,7 +186,7 @@ class DecodeLoop:
             index = i if draft else -1
             if i > 0 and (stop := self._stop_reason()) is not None:
                 self.reason = stop
-                self._drop_draft(self._position(i))  # draft[i-1] counts as fed, not evaluated
+                self._drop_draft(self._position(i) + 1)  # draft[i-1] was fed: it stays cached
                 return None
             token = self._sample(index)
             self._clock()

@@ -233,6 +233,13 @@ class ChatSession:
                     turn.stats = event.stats.to_dict()
                     saver.save(final=True)
                     yield SessionEvent("done", stats=event.stats)
+                    # Run the engine's generator out: after "done" it puts the reply's last
+                    # tokens into the KV cache (DecodeLoop._settle) for the next turn.
+                    try:
+                        for _ in events:
+                            pass
+                    except Exception:  # the reply is saved and shown: only the cache is lost
+                        log.warning("settling the KV cache after a reply failed", exc_info=True)
                     return turn
                 if event.kind == "text":
                     (thinking if event.channel is Channel.THINKING else answer).append(event.text)
