@@ -10,7 +10,11 @@ same prompt, sampler, seed and thread count go to:
 - llama-server's `/completion` (its own `timings`: prompt and predicted tokens per second),
 - LeanCoder's engine, headless (ReplyStats),
 - LeanCoder's main window, offscreen, streaming the reply (ReplyStats of the finished reply),
-with the KV cache cleared before every run, so every run pays its whole prompt. Medians are
+- LeanCoder's API server (`leancoder serve`, its own process like llama-server), its
+  `/v1/chat/completions` (the engine's figures, from `usage.leancoder`),
+with the KV cache cleared before every run, so every run pays its whole prompt (the API's cache
+cannot be cleared from outside: each of its runs starts with a different run number, so only the
+template's first tokens are reused, and its rates count the evaluated tokens only). Medians are
 reported; the last two lines are the ratios (LeanCoder headless / llama-server).
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/vs_llama_cpp.py [--rounds N] [--tokens N]
@@ -175,6 +179,64 @@ def server_run(url: str, prompt: str, tokens: int) -> Speed:
 # -- LeanCoder -----------------------------------------------------------------------------------
 
 
+@contextmanager
+def leancoder_server(threads: int, data_dir: str, log: Path) -> Iterator[str]:
+    """`leancoder serve` with the starter on a free loopback port; yields its base URL."""
+    port = _free_port()
+    command = [str(Path(sys.executable).with_name("leancoder")), "serve", "--model", "starter",
+               "--port", str(port), "--ctx", str(N_CTX), "--threads", str(threads)]  # fmt: skip
+    env = {**os.environ, "LEANCODER_DATA_DIR": data_dir}
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"leancoder serve exited: see {log}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"leancoder serve did not start in 120 s: see {log}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class ApiSide:
+    """LeanCoder's own API server; each run's prompt differs in its first words only."""
+
+    def __init__(self, url: str, user_text: str, tokens: int) -> None:
+        self.url, self.user_text, self.tokens = url, user_text, tokens
+        self.runs = 0
+
+    def run(self) -> Speed:
+        self.runs += 1
+        body = {
+            "model": "starter",
+            "messages": [{"role": "user", "content": f"Run {self.runs}. {self.user_text}"}],
+            "max_tokens": self.tokens, "seed": SEED, **SAMPLING,
+        }  # fmt: skip
+        request = urllib.request.Request(
+            self.url + "/v1/chat/completions", json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=300) as answer:
+            usage = json.loads(answer.read())["usage"]
+        figures = usage["leancoder"]
+        evaluated = usage["prompt_tokens"] - usage["prompt_tokens_details"]["cached_tokens"]
+        return Speed(figures["prompt_tokens_per_s"], figures["decode_tokens_per_s"], evaluated,
+                     usage["completion_tokens"])  # fmt: skip
+
+
 def sampling(tokens: int) -> SamplingParams:
     return SamplingParams(max_tokens=tokens, seed=SEED, **SAMPLING)  # type: ignore[arg-type]
 
@@ -300,10 +362,17 @@ def main(argv: list[str] | None = None) -> int:
         if window is not None:
             results["LeanCoder window"] = []
         log = Path(scratch) / "llama-server.log"
-        with llama_server(tools["llama-server"], model, threads, log) as url:
+        api_log = Path(scratch) / "leancoder-serve.log"
+        with (
+            llama_server(tools["llama-server"], model, threads, log) as url,
+            leancoder_server(threads, scratch, api_log) as api_url,
+        ):
+            api = ApiSide(api_url, user_text, args.tokens)
+            results["LeanCoder API"] = []
             sides: dict[str, Callable[[], Speed]] = {
                 "llama-server": lambda: server_run(url, prompt, args.tokens),
                 "LeanCoder headless": lambda: engine_run(engine, user_text, args.tokens),
+                "LeanCoder API": api.run,
             }
             if window is not None:
                 sides["LeanCoder window"] = lambda: window.run(user_text)

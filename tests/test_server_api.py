@@ -77,6 +77,8 @@ def test_chat_reply_and_usage(client: openai.OpenAI, service: ModelService) -> N
     assert usage.completion_tokens_details and usage.completion_tokens_details.reasoning_tokens == 0
     counters = extra(usage, "leancoder")
     assert counters["answer_tokens"] == 6 and counters["policy"] == "Balanced"
+    # The engine's own speeds (bench/vs_llama_cpp.py compares them with llama-server's timings).
+    assert counters["prompt_tokens_per_s"] > 0 and counters["decode_tokens_per_s"] > 0
     # The prompt count is the engine's own for these messages.
     prompt = service.engine.render_prompt([{"role": "user", "content": "Say hello."}])
     assert usage.prompt_tokens == len(service.engine.tokenize_prompt(prompt))

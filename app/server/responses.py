@@ -45,6 +45,7 @@ def usage(stats: ReplyStats) -> dict[str, Any]:
             "early_exits": stats.early_exits,
             "cached_prompt_tokens": stats.cached_prompt_tokens,
             "time_to_first_token_s": round(stats.time_to_first_token_s, 4),
+            "prompt_tokens_per_s": round(stats.prompt_tokens_per_s, 2),
             "decode_tokens_per_s": round(stats.decode_tokens_per_s, 2),
             "finish_reason": stats.finish_reason,
         },
