@@ -100,6 +100,7 @@ class ReplyBuffer:
         self.error: BaseException | None = None
         self.overflowed = False
         self._wake = asyncio.Event()
+        self._wake_due = False  # a wake-up is on its way to the loop: no need for another
 
     # -- the worker thread ----------------------------------------------------------------------
 
@@ -119,7 +120,11 @@ class ReplyBuffer:
             if self._pending_chars > self._limit and not self.overflowed:
                 self.overflowed = True
                 self._cancel.set()  # the client stopped reading: drop it, free the model
-        self._notify()
+            # One wake-up per batch the reader takes, not one per token: each costs the loop a
+            # self-pipe write and a turn, on the cores llama.cpp decodes on.
+            due, self._wake_due = self._wake_due, True
+        if not due:
+            self._notify()
 
     def end(self, error: BaseException | None = None) -> None:
         with self._lock:
@@ -141,6 +146,7 @@ class ReplyBuffer:
             with self._lock:
                 events, self._events = self._events, []
                 self._pending_chars = 0
+                self._wake_due = False
                 ended = self._ended
                 if not events and not ended:
                     self._wake.clear()

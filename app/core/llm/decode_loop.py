@@ -67,8 +67,12 @@ class DecodeLoop:
         draft_length: DraftLength | None = None,
         early_exit: bool = False,
         compactor: ThinkingCompactor | None = None,
+        asked_at: float | None = None,
     ) -> None:
         self.backend = backend
+        # When the reply was asked for (perf_counter): time to first token counts from there,
+        # the template and the tokenizer included; prompt_seconds counts the prefill only.
+        self._asked_at = asked_at
         self.parser = parser
         self.control = control
         self.stats = stats
@@ -111,7 +115,7 @@ class DecodeLoop:
             self._evaluate(pending, draft)
             pending = yield from self._verify(draft)
         tail = self.parser.feed(self._decoder.decode(b"", final=True)) + self.parser.flush()
-        self.stats.total_seconds = time.perf_counter() - self._start
+        self.stats.total_seconds = time.perf_counter() - (self._asked_at or self._start)
         self.stats.finish_reason = self.reason
         yield from self._publish(tail)
         note = self._compactor.context_note() if self._compactor is not None else ""
@@ -250,7 +254,8 @@ class DecodeLoop:
         now = time.perf_counter()
         if not self._first:
             self._first = now
-            self.stats.prompt_seconds = self.stats.time_to_first_token_s = now - self._start
+            self.stats.prompt_seconds = now - self._start
+            self.stats.time_to_first_token_s = now - (self._asked_at or self._start)
         self.stats.decode_seconds = now - self._first
 
     def _piece_text(self, token: int) -> str:

@@ -10,6 +10,7 @@ owns it (see `app.core.llm.worker`).
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -230,6 +231,7 @@ class Engine:
         `template_vars` go to the chat template (the API's `tools`); `prompt` is a raw prompt
         used as is instead of rendering `messages` (the API's /v1/completions).
         """
+        asked_at = time.perf_counter()
         backend = self._require()
         assert self.info is not None
         sampling = sampling or SamplingParams()
@@ -283,6 +285,7 @@ class Engine:
             draft_length=self._draft_length(sampling.speculative),
             early_exit=deer is not None,
             compactor=compactor,
+            asked_at=asked_at,
         )
         yield from loop.run(lambda: self._prepare_cache(backend, tokens, stats))
 
