@@ -172,6 +172,10 @@ class LlamaBackend:
         """Prompt-processing threads, as the context reports them."""
         return int(llama_cpp.llama_n_threads_batch(self._llm._ctx.ctx))
 
+    def set_threads(self, decode: int, batch: int) -> None:
+        """Change the thread counts between two evaluations (app.core.llm.cpu_contention)."""
+        llama_cpp.llama_set_n_threads(self._llm._ctx.ctx, decode, batch)
+
     def metadata(self) -> dict[str, str]:
         """The GGUF key/value metadata as llama.cpp read it."""
         return dict(self._llm.metadata)

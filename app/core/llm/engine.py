@@ -20,6 +20,7 @@ from app.core.gguf.header import read_header
 from app.core.llm import backend as llama_backend
 from app.core.llm.backend import LlamaBackend
 from app.core.llm.chat_template import ChatTemplate, Message
+from app.core.llm.cpu_contention import ThreadGovernor
 from app.core.llm.decode_loop import DecodeLoop
 from app.core.llm.engine_types import (
     GIB,
@@ -46,6 +47,7 @@ from app.core.llm.thinking_kv import (
     ThinkingCompactor,
     thinking_compactor,
 )
+from app.core.llm.threads import detect_cores
 from app.core.thinking.control import ThinkingController
 from app.core.thinking.early_exit import early_exit_for
 from app.core.thinking.filler_words import FillerMatch, normalise_words, scan_vocabulary
@@ -91,6 +93,7 @@ class Engine:
         self.last_cache_outcome: CacheOutcome | None = None  # the last fast-mode attempt
         self.last_compactor: ThinkingCompactor | None = None  # the last reply's thinking KV record
         self._on_gpu = False  # layers offloaded: speculation may draft longer
+        self._threads: ThreadGovernor | None = None  # fewer threads while other programs run
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -140,6 +143,7 @@ class Engine:
         self._backend = backend
         self._on_gpu = on_gpu
         self.cache_mode = options.cache_mode
+        self._threads = ThreadGovernor(backend, not options.n_threads, detect_cores().logical)
         try:
             self._template = model_template(path, header, options, backend, notes)
         except Exception:
@@ -171,6 +175,7 @@ class Engine:
         if self._backend is not None:
             self._backend.close()
         self._backend = None
+        self._threads = None
         self._template = None
         self._filler_cache = {}
         self.info = None
@@ -249,6 +254,8 @@ class Engine:
             if not prompt_opens_thinking(prompt, fmt):
                 prompt += open_marker_for(fmt)
         tokens = self.tokenize_prompt(prompt)
+        if self._threads is not None:
+            self._threads.before_reply()
         n_ctx = backend.n_ctx()
         if len(tokens) >= n_ctx:
             raise GenerationError(
