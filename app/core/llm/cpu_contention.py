@@ -11,6 +11,12 @@ it last asked (system busy time less this process's own, over the wall time), an
 `fit_to_free_cores` lowers the automatic thread counts to the cores left free, never below one,
 and raises them back to the load-time choice when the others stop. A user's explicit thread
 setting is never changed (they asked for it). The look costs two `/proc` reads, no sampling wait.
+
+The look covers the whole time since the previous reply began, so another program that ran
+between two replies and stopped still counts once: the next reply runs on fewer threads and the
+one after it has them back. That errs the cheap way (one thread fewer costs a third of the speed
+on 2 cores; a stalled step costs 95%). Benches that alternate two engines pin their threads
+(an explicit count), so this never decides their figures.
 """
 
 from __future__ import annotations
