@@ -100,8 +100,9 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=thread_count,
         default=None,
-        help="CPU threads for the model (default: the physical cores, prompts on every logical "
-        "core; at most the logical cores)",
+        help="CPU threads for the model, kept as given (default: the physical cores, prompts on "
+        "every logical core, fewer while other programs keep cores busy; at most the logical "
+        "cores)",
     )
 
 
