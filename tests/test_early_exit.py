@@ -131,7 +131,10 @@ def test_probe_without_room_changes_nothing(engine: Engine) -> None:
     assert np.array_equal(last_logits(llm), before)
 
 
-@pytest.mark.parametrize("seed", [4, 5])
+# Seeds whose unpruned thinking reaches a reflection point past 16 tokens. Since loads run with
+# flash attention (app.core.llm.load_hooks) seed 5 samples a shorter thinking ("1 + 1 = 2\n\n
+# Checked.\n\nSo, ...") that ends first; seeds 4, 6, 7, 8, 9 and 11 all close at one.
+@pytest.mark.parametrize("seed", [4, 6])
 def test_threshold_zero_closes_at_the_first_reflection_point(engine: Engine, seed: int) -> None:
     policy = deer(0.0, min_tokens=16)
     thinking, answer, stats, events = run(engine, policy, seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import llama_cpp
 import pytest
 
 from app.core.errors import GenerationError, ModelFileError, ModelLoadError, TemplateError
@@ -17,6 +18,7 @@ from app.core.llm.engine import (
     kv_cache_bytes,
     run_to_completion,
 )
+from app.core.llm.llama_log import clear_log, recent_log
 from app.core.llm.load_checks import check_memory
 from app.core.thinking.parser import Channel, ThinkingFormat
 
@@ -109,6 +111,23 @@ def test_a_reply_cut_at_max_tokens_is_wholly_in_the_cache_for_the_next_turn(
     turn2 = [*STORY, {"role": "assistant", "content": answer}, {"role": "user", "content": "More."}]
     _, _, second = run_to_completion(engine, turn2, SamplingParams(max_tokens=3, seed=2))
     assert second.cached_prompt_tokens == first.prompt_tokens + 12
+
+
+def test_flash_attention_is_left_to_llama_cpp_as_its_own_tools_do(starter_path: Path) -> None:
+    # llama-cpp-python forces flash attention on or off; LeanCoder loads with llama.cpp's "auto"
+    # (measured faster on prompts, bench/RESULTS.md), which the CPU build turns on: the graph
+    # llama.cpp reserves at load then uses its flash attention operation.
+    engine = Engine()
+    clear_log()
+    engine.load(starter_path, LoadOptions(n_ctx=512))
+    try:
+        llm = engine._require().llama
+        assert llm.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+        assert any("FLASH_ATTN_EXT" in line for line in recent_log(5000, debug=True))
+        _, answer, _ = run_to_completion(engine, ASK, SamplingParams(max_tokens=4, seed=1))
+        assert answer
+    finally:
+        engine.unload()
 
 
 def test_prompt_longer_than_context_is_refused(engine: Engine) -> None:

@@ -85,21 +85,25 @@ def test_accuracy_per_1k_thinking() -> None:
 
 
 def test_run_summarize_and_csv(engine: Engine, tmp_path: Path) -> None:
-    """Seed 4 on the starter, measured: unpruned, it never closes its thinking on the first task
-    (60 of 60 tokens) and ends inside it on the second, so neither has an answer; capped at 8, the
-    budget closes the thinking once per task (34 thinking tokens with the forced closing) and the
-    first answer ends on 12 (correct), the second on 2 (wrong, 14 expected)."""
+    """Seed 9 on the starter (loaded with flash attention, as every load is; seed 4 was the one
+    before, and no seed from 1 to 8 gets a task right now), measured: unpruned, it never
+    closes its thinking (60 of 60 tokens on both tasks), so neither has an answer; capped at 8, the
+    budget closes the thinking once per task (34 and 35 thinking tokens with the forced closing)
+    and the first answer says 12 (correct), the second names no number (wrong, 14 expected)."""
     tasks = load_tasks(DEFAULT_TASKS)[:2]
     assert [(t.id, t.answer, t.check) for t in tasks] == [
         ("add-apples", "12", "number"), ("sub-cookies", "14", "number"),
     ]  # fmt: skip
     capped = ThinkingPolicy(name="Capped", budget=8)
     results = run_bench(
-        engine, tasks, [UNPRUNED, capped], SamplingParams(max_tokens=60, seed=4),
+        engine, tasks, [UNPRUNED, capped], SamplingParams(max_tokens=60, seed=9),
         force_thinking=True,
     )  # fmt: skip
-    apples = "7 + 5 = 12\nTom now has 12 apples.\n\nIn conclusion, 12"
-    cookies = "SmolLM: (2)\nSo the answer is 2."
+    apples = "7 + 5 = 12 Apples\nTom now has 12 Apples\n\nThe final answer is:"
+    cookies = (
+        "1. First, I need to consider the original amount of cookies that Ana already had.\n"
+        "2. If we start"
+    )
     # policy, task, correct, thinking tokens, answer tokens, budget hits, loops broken, answer
     assert [
         (r.policy, r.task, r.correct, r.thinking_tokens, r.answer_tokens, r.budget_hits,
@@ -107,15 +111,15 @@ def test_run_summarize_and_csv(engine: Engine, tmp_path: Path) -> None:
         for r in results
     ] == [
         ("Unpruned", "add-apples", False, 60, 0, 0, 0, ""),
-        ("Unpruned", "sub-cookies", False, 22, 0, 0, 0, ""),
+        ("Unpruned", "sub-cookies", False, 60, 0, 0, 0, ""),
         ("Capped", "add-apples", True, 34, 26, 1, 0, apples),
-        ("Capped", "sub-cookies", False, 34, 18, 1, 0, cookies),
+        ("Capped", "sub-cookies", False, 35, 25, 1, 0, cookies),
     ]  # fmt: skip
     summaries = summarize(results)
     assert [
         (s.policy, s.tasks, s.accuracy, s.mean_thinking, s.median_thinking, s.loops_broken)
         for s in summaries
-    ] == [("Unpruned", 2, 0.0, 41.0, 41.0, 0), ("Capped", 2, 0.5, 34.0, 34.0, 0)]
+    ] == [("Unpruned", 2, 0.0, 60.0, 60.0, 0), ("Capped", 2, 0.5, 34.5, 34.5, 0)]
     assert summaries[1].seconds == pytest.approx(results[2].seconds + results[3].seconds)
     # Accuracy against tokens: points per 1,000 thinking tokens, and OckBench's OckScore on
     # all decoded tokens (thinking + answer, averaged over the policy's tasks).
@@ -134,9 +138,9 @@ def test_run_summarize_and_csv(engine: Engine, tmp_path: Path) -> None:
                        "seconds", "loops_broken", "budget_hits", "answer"]  # fmt: skip
     assert [row[:5] + row[6:] for row in rows[1:]] == [
         ["Unpruned", "add-apples", "0", "60", "0", "0", "0", ""],
-        ["Unpruned", "sub-cookies", "0", "22", "0", "0", "0", ""],
+        ["Unpruned", "sub-cookies", "0", "60", "0", "0", "0", ""],
         ["Capped", "add-apples", "1", "34", "26", "0", "1", apples],
-        ["Capped", "sub-cookies", "0", "34", "18", "0", "1", cookies],
+        ["Capped", "sub-cookies", "0", "35", "25", "0", "1", cookies],
     ]  # fmt: skip
     assert [float(row[5]) for row in rows[1:]] == [r.seconds for r in results]
 

@@ -236,7 +236,11 @@ def test_loop_breaker_fires_on_a_repetitive_stream(engine: Engine) -> None:
     assert stats.answer_tokens > 0
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+# Seeds whose thinking does not repeat itself. Since loads run with flash attention
+# (app.core.llm.load_hooks) seed 1 samples a thinking that repeats a 30-token sentence ("In step
+# 3, I double-checked if 17 is a prime number by listing it up to"), where the breaker rightly
+# fires; seeds 2 to 8 stay quiet.
+@pytest.mark.parametrize("seed", [2, 4])
 def test_loop_breaker_stays_quiet_on_normal_thinking(engine: Engine, seed: int) -> None:
     policy = ThinkingPolicy(name="loops", loop_breaker=True)
     _, _, stats, _ = run(engine, policy, seed=seed, max_tokens=150)

@@ -6,9 +6,11 @@ The estimate adds what llama.cpp actually allocates (see design notes section 4)
   is the context rounded up to 256 (llama.cpp pads it) and sliding-window layers keep only their
   window plus one micro-batch;
 - the compute buffer: the largest of the output logits (vocabulary x micro-batch x f32), the
-  attention scores without flash attention (cells x micro-batch x heads x f32, plus the mask and,
-  on the CPU, an f16 copy in the work buffer) and the expert feed-forward intermediates; the
-  allocator reuses memory between them, so it is their maximum;
+  attention and the feed-forward intermediates; the allocator reuses memory between them, so it is
+  their maximum. With flash attention (`FLASH_ATTENTION`: how every load runs) attention needs no
+  scores, only the f16 mask (cells x micro-batch), an input that lives through every layer and so
+  adds to the maximum; without it the f32 scores (cells x micro-batch x heads, plus the mask and,
+  on the CPU, an f16 copy in the work buffer) dominate at long contexts;
 - a fixed runtime overhead.
 The plan then puts weights on the GPU, keeps MoE experts in host memory when only attention and
 shared weights fit in VRAM (llama.cpp's --n-cpu-moe), or runs on the CPU, leaving the 1 GiB margin
@@ -34,6 +36,14 @@ DEFAULT_UBATCH = 512
 KV_TYPE_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 KvType = Literal["f16", "q8_0", "q4_0"]
 PlanKind = Literal["gpu", "hybrid", "cpu", "none"]
+# Whether loads run with flash attention, for every estimate and plan (the defaults below) and for
+# the load itself (app.core.llm.load_hooks reads it at each load: llama.cpp's "auto" when True,
+# off when False). Loads ask for "auto", as llama-server does, and every backend LeanCoder ships
+# (CPU, CUDA, Metal, Vulkan) runs it for common head sizes. A model llama.cpp finds no support for
+# loads with it off ("Flash Attention not supported, set to disabled" in its log; the load hook
+# logs a warning): its compute buffer then also holds the attention scores, which these estimates
+# leave out, so at long contexts that model needs more than the plan said.
+FLASH_ATTENTION = True
 
 EXPERT_TENSOR = re.compile(r"^blk\.(\d+)\.ffn_[a-z_]*_exps(\.|$)")
 # Decode moves every active weight through memory once per token; llama.cpp reaches about this
@@ -238,24 +248,26 @@ def compute_bytes(
     fp: Footprint,
     n_ctx: int,
     n_ubatch: int = DEFAULT_UBATCH,
-    flash_attn: bool = False,
+    flash_attn: bool = FLASH_ATTENTION,
     resident: bool = False,
 ) -> int:
     """The compute buffer llama.cpp reserves (`resident=False`: what a GPU allocates up front), or
     the part of it that host memory actually holds (`resident=True`): the reservation assumes
     logits for a whole micro-batch, but a chat asks for one token's logits, so on the CPU those
-    pages are never touched."""
+    pages are never touched.
+
+    Measured on the CPU build (bench/fit_accuracy.py, bench/RESULTS.md), flash attention on: the
+    starter (SmolLM2-135M) holds 16.0 / 17.2 / 19.1 MiB at 1,024 / 2,048 / 4,096 cells: 15.0 MiB
+    plus its f16 mask (1 MiB per 1,024 cells); the tiny MoE 2.6 / 3.6 / 5.9 MiB, its expert
+    intermediates (1.8 MiB) plus the mask. The reservation is the logits' stage, and at 2,048
+    cells the allocator also kept the mask and two hidden states out of the logits' way (the
+    starter: 102.51 MiB there, 98.25 MiB at 1,024 and at 2,304 to 8,192 cells); the estimate takes
+    that layout, so a GPU's reservation is not short."""
     f32 = 4
     hidden = fp.n_embd * n_ubatch * f32
     outputs = 1 if resident else n_ubatch
     logits = fp.n_vocab * outputs * f32 + 2 * hidden
     cells = padded_context(n_ctx)
-    mask = cells * n_ubatch * f32
-    scores = 0 if flash_attn else cells * n_ubatch * fp.n_head * f32
-    # On the CPU, multiplying the f32 scores by the f16 V cache first converts them to f16 in the
-    # backend's work buffer: half the scores again, outside the compute buffer proper.
-    work = scores // 2 if resident else 0
-    attention = scores + work + mask + 4 * hidden
     if fp.is_moe:
         ffn = (
             3 * fp.n_expert_used * fp.expert_ff * n_ubatch * f32
@@ -263,7 +275,22 @@ def compute_bytes(
             + 2 * fp.n_expert * n_ubatch * f32
         )
     else:
-        ffn = 2 * fp.n_ff * n_ubatch * f32 + 2 * hidden
+        # gate, up and their product, and the hidden states around them that the allocator does
+        # not reuse (fitted on the starter, the one dense model measured: 15.0 MiB with 9 MiB of
+        # gate, up and product; with flash attention off the scores hide this term)
+        ffn = 3 * fp.n_ff * n_ubatch * f32 + 6 * hidden
+    if flash_attn:
+        mask = cells * n_ubatch * 2  # f16 with flash attention
+        attention = 4 * hidden  # Q, K, V and the attention output; no scores
+        if resident:
+            return max(logits, attention, ffn) + mask
+        return max(logits, attention, ffn) + mask + 2 * hidden
+    mask = cells * n_ubatch * f32
+    scores = cells * n_ubatch * fp.n_head * f32
+    # On the CPU, multiplying the f32 scores by the f16 V cache first converts them to f16 in the
+    # backend's work buffer: half the scores again, outside the compute buffer proper.
+    work = scores // 2 if resident else 0
+    attention = scores + work + mask + 4 * hidden
     return max(logits, attention, ffn) + 2 * MIB
 
 
@@ -281,7 +308,7 @@ class MemoryEstimate:
 
 
 def estimate_memory(
-    fp: Footprint, n_ctx: int, kv_type: KvType = "f16", flash_attn: bool = False
+    fp: Footprint, n_ctx: int, kv_type: KvType = "f16", flash_attn: bool = FLASH_ATTENTION
 ) -> MemoryEstimate:
     """Everything in one place (a CPU load): what the process grows by once it has decoded a
     conversation that fills the context."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.core.fit.estimate import (
     BANDWIDTH_EFFICIENCY,
     CPU_FLOPS_PER_CORE,
+    FLASH_ATTENTION,
     GIB,
     MARGIN_BYTES,
     RUNTIME_OVERHEAD_BYTES,
@@ -38,7 +39,7 @@ def plan_fit(
     machine: MachineBudget,
     n_ctx: int | None = None,
     kv_type: KvType = "f16",
-    flash_attn: bool = False,
+    flash_attn: bool = FLASH_ATTENTION,
 ) -> FitPlan:
     """The best placement at the largest context (from `n_ctx`, halving) that fits anywhere."""
     candidates = context_candidates(fp, n_ctx)
@@ -89,7 +90,7 @@ def _plan_at(
         on_gpu = memory.total - host_side
         if on_gpu <= vram and host_side <= ram:
             return _plan(fp, "gpu", ctx, -1, 0, on_gpu, host_side, memory, machine, gpu)
-        hybrid = _hybrid(fp, machine, ctx, memory, vram, ram, gpu)
+        hybrid = _hybrid(fp, machine, ctx, memory, vram, ram, gpu, flash_attn)
         if hybrid is not None:
             return hybrid
     if memory.total <= ram:
@@ -105,6 +106,7 @@ def _hybrid(
     vram: int,
     ram: int,
     gpu: GpuBudget,
+    flash_attn: bool,
 ) -> FitPlan | None:
     """MoE: everything but the experts on the GPU, then as many layers' experts as still fit
     (the last layers, so `expert_layers_on_cpu` counts from the first). Dense: whole layers."""
@@ -122,7 +124,7 @@ def _hybrid(
             on_cpu -= 1
         cpu_experts = sum(fp.expert_bytes_per_layer[:on_cpu])
         # The CPU runs the expert matmuls of those layers, so it needs their scratch space too.
-        cpu_need = host_base + cpu_experts + compute_bytes(fp, ctx) // 2
+        cpu_need = host_base + cpu_experts + compute_bytes(fp, ctx, flash_attn=flash_attn) // 2
         if cpu_need > ram:
             return None
         gpu_need = memory.total - host_base - cpu_experts
