@@ -37,7 +37,7 @@ THINKING_TEMPLATE = (
     "{% endfor %}<|im_start|>assistant\n<think>\n"
 )
 
-COMPARE_PROMPT = "Is 17 a prime number?"
+COMPARE_PROMPT = "Is 91 a prime number? Explain why."
 COMPARE_BUDGET = 40  # the starter thinks past 40 tokens on this prompt: the budget closes it
 # Scripted (not the model's): an edit reply for the review page, applied by the real edit core.
 SCRIPTED_EDIT_REPLY = (

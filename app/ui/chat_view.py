@@ -132,7 +132,7 @@ class MessageWidget(QFrame):
         self.thinking_tokens = 0
         self.thinking_seconds = 0.0
         self.live = False
-        self._live_started = 0.0
+        self.started_at = 0.0  # when the reply began streaming (monotonic); 0.0: not yet
         self._thinking_started = 0.0
         self.setObjectName("userMessage" if role == "user" else "assistantMessage")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -160,13 +160,13 @@ class MessageWidget(QFrame):
         """The reply starts streaming now. Thinking is timed from here: text arrives in batches,
         and a short thinking block that came in one batch would otherwise read 0.0 s."""
         self.live = True
-        self._live_started = time.monotonic()
+        self.started_at = time.monotonic()
         self._thinking_started = 0.0
 
     def append(self, channel: str, text: str) -> None:
         if channel == "thinking":
             if not self.thinking:
-                self._thinking_started = self._live_started or time.monotonic()
+                self._thinking_started = self.started_at or time.monotonic()
             self.thinking += text
             self.thinking_seconds = time.monotonic() - self._thinking_started
         else:

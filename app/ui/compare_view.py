@@ -71,7 +71,8 @@ class ComparePane(QWidget):
 
     def reset(self, policy_name: str) -> None:
         self.title.setText(policy_name)
-        self.message.start_live()
+        self.message.live = True  # timed from its own first token: the sides run one by one
+        self.message.started_at = 0.0
         self.message.set_content("", "", 0)
         self.message.set_footer("")
         self.saved.setText("")
@@ -239,6 +240,8 @@ class CompareWindow(QWidget):
         for key, event in self.bridge.take_events(request):
             assert isinstance(event, GenerationEvent)  # a comparison streams engine events
             message = self.panes[key].message
+            if not message.started_at:
+                message.start_live()
             if event.kind == "text":
                 message.append(event.channel.value, event.text)
             elif event.kind == "done":
