@@ -113,8 +113,9 @@ def run_raw(url: str, n_tokens: int) -> Run:
     start = time.perf_counter()
     connection.request("POST", path, body, headers)
     response = connection.getresponse()
-    first_byte = response.read1(1) and time.perf_counter()
-    rest = response.read()
+    head = response.read1(1)
+    first_byte = time.perf_counter()
+    rest = head + response.read()
     connection.close()
     usage: dict[str, Any] = {}
     for line in rest.decode().splitlines():

@@ -39,6 +39,7 @@ import textwrap
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,20 +129,17 @@ def _free_port() -> int:
 
 
 @contextmanager
-def llama_server(binary: Path, model: Path, threads: int, log: Path) -> Iterator[str]:
-    port = _free_port()
-    command = [
-        str(binary), "-m", str(model), "-t", str(threads), "-tb", str(threads), "-c", str(N_CTX),
-        "-np", "1", "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+def serving(name: str, command: list[str], port: int, log: Path,
+            env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run a server process until its /health answers; yield its base URL; stop it after."""
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None:
-                raise SystemExit(f"llama-server exited: see {log}")
+                raise SystemExit(f"{name} exited: see {log}")
             try:
                 with urllib.request.urlopen(url + "/health", timeout=2) as answer:
                     if answer.status == 200:
@@ -149,7 +147,7 @@ def llama_server(binary: Path, model: Path, threads: int, log: Path) -> Iterator
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise SystemExit(f"llama-server did not start in 120 s: see {log}")
+                raise SystemExit(f"{name} did not start in 120 s: see {log}")
             time.sleep(0.25)
         yield url
     finally:
@@ -159,6 +157,15 @@ def llama_server(binary: Path, model: Path, threads: int, log: Path) -> Iterator
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def llama_server(binary: Path, model: Path, threads: int, log: Path) -> ContextManager[str]:
+    port = _free_port()
+    command = [
+        str(binary), "-m", str(model), "-t", str(threads), "-tb", str(threads), "-c", str(N_CTX),
+        "-np", "1", "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    return serving("llama-server", command, port, log)
 
 
 def server_run(url: str, prompt: str, tokens: int) -> Speed:
@@ -179,36 +186,13 @@ def server_run(url: str, prompt: str, tokens: int) -> Speed:
 # -- LeanCoder -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def leancoder_server(threads: int, data_dir: str, log: Path) -> Iterator[str]:
+def leancoder_server(threads: int, data_dir: str, log: Path) -> ContextManager[str]:
     """`leancoder serve` with the starter on a free loopback port; yields its base URL."""
     port = _free_port()
     command = [str(Path(sys.executable).with_name("leancoder")), "serve", "--model", "starter",
                "--port", str(port), "--ctx", str(N_CTX), "--threads", str(threads)]  # fmt: skip
     env = {**os.environ, "LEANCODER_DATA_DIR": data_dir}
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"leancoder serve exited: see {log}")
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"leancoder serve did not start in 120 s: see {log}") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return serving("leancoder serve", command, port, log, env)
 
 
 class ApiSide:

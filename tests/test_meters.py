@@ -8,7 +8,7 @@ import psutil
 
 from app.core.llm.engine import Engine, ReplyStats, SamplingParams, run_to_completion
 from app.core.session.meters import context_usage, memory_usage, prompt_breakdown
-from app.core.units import binary_bytes
+from app.core.units import binary_bytes, short_bytes
 
 
 def test_context_split_adds_up_to_what_the_window_holds(engine: Engine) -> None:
@@ -72,3 +72,12 @@ def test_format_bytes() -> None:
     assert binary_bytes(int(1.5 * 1024**3)) == "1.5 GiB"
     assert binary_bytes(int(23.14 * 1024**3)) == "23.1 GiB"
     assert binary_bytes(5 * 1024**4) == "5 TiB"
+
+
+def test_short_bytes_keeps_three_digits_for_tight_captions() -> None:
+    mib, gib = 2**20, 2**30
+    assert short_bytes(512) == "512 bytes"
+    assert short_bytes(int(92.1 * mib)) == "92.1 MiB"
+    assert short_bytes(int(296.1 * mib)) == "296 MiB"
+    assert short_bytes(int(21.9 * gib)) == "21.9 GiB"
+    assert short_bytes(10 * mib) == "10 MiB"

@@ -21,6 +21,7 @@ on 2 cores; a stalled step costs 95%). Benches that alternate two engines pin th
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -52,8 +53,13 @@ def _busy_seconds() -> float:
     return max(0.0, sum(times) - idle)
 
 
+@functools.cache
+def _this_process() -> psutil.Process:
+    return psutil.Process()
+
+
 def _own_seconds() -> float:
-    own = psutil.Process().cpu_times()
+    own = _this_process().cpu_times()
     return float(own.user + own.system)
 
 
