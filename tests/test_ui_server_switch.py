@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 import pytest
@@ -58,6 +60,31 @@ class ApiCall:
             client.close()
 
 
+class HeldReply:
+    """Holds the engine's next reply after its first event until the test releases it.
+
+    The reply is the real model's; only its pace is the test's. Without the hold, whether an API
+    request reaches the queue before the window's reply ends depended on how long the sampled
+    story ran (it once ended first under a loaded CI machine).
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, window: MainWindow) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        engine = window.bridge.engine
+        original = engine.generate
+
+        def generate(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            monkeypatch.undo()  # only this reply is held; the API's runs as it is
+            for index, event in enumerate(original(*args, **kwargs)):
+                yield event
+                if index == 0:
+                    self.started.set()
+                    self.release.wait(TIMEOUT_MS / 1000)
+
+        monkeypatch.setattr(engine, "generate", generate)
+
+
 def _serve(qtbot: QtBot, window: MainWindow) -> str:
     switch = window.server_switch
     switch.config = ServerConfig(port=0)  # any free port
@@ -69,7 +96,7 @@ def _serve(qtbot: QtBot, window: MainWindow) -> str:
 
 
 def test_the_window_serves_its_loaded_model_and_takes_turns_with_the_api(
-    qtbot: QtBot, make_window: WindowFactory
+    qtbot: QtBot, make_window: WindowFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     window = make_window()
     switch = window.server_switch
@@ -85,33 +112,39 @@ def test_the_window_serves_its_loaded_model_and_takes_turns_with_the_api(
     client.close()
 
     # An API request first: the window's chat waits behind it, and the indicator says so.
+    held = HeldReply(monkeypatch, window)
     api = ApiCall(url, max_tokens=96)
     thread = api.start()
-    assert api.first_chunk.wait(TIMEOUT_MS / 1000)
+    assert held.started.wait(TIMEOUT_MS / 1000)
     type_and_send(qtbot, window, "Say hello.")
-    qtbot.waitUntil(lambda: f"your chat waits for {CLIENT}" in switch.indicator.text()
-                    or api.ended_at > 0, timeout=TIMEOUT_MS)  # fmt: skip
-    seen_waiting = f"your chat waits for {CLIENT}" in switch.indicator.text()
+    try:
+        qtbot.waitUntil(lambda: f"your chat waits for {CLIENT}" in switch.indicator.text(),
+                        timeout=TIMEOUT_MS)  # fmt: skip
+    finally:
+        held.release.set()
     thread.join(TIMEOUT_MS / 1000)
     assert api.error is None and api.text and api.finish in ("stop", "length")
     wait_reply_done(qtbot, window, TIMEOUT_MS)
-    assert seen_waiting, "the API request ended before the indicator showed the chat waiting"
     qtbot.waitUntil(lambda: "1 request served" in switch.indicator.text(), timeout=5_000)
     assert "your chat waits" not in switch.indicator.text()
 
     # The reverse: the window's chat first, an API request waits behind it.
+    held = HeldReply(monkeypatch, window)
     type_and_send(qtbot, window, "Write a long story about a robot.")
+    qtbot.waitUntil(held.started.is_set, timeout=TIMEOUT_MS)
     api = ApiCall(url)
     thread = api.start()
-    qtbot.waitUntil(lambda: "1 API request waits for your chat" in switch.indicator.text()
-                    or not window.generating, timeout=TIMEOUT_MS)  # fmt: skip
-    seen_queued = "1 API request waits for your chat" in switch.indicator.text()
+    try:
+        qtbot.waitUntil(lambda: "1 API request waits for your chat" in switch.indicator.text(),
+                        timeout=TIMEOUT_MS)  # fmt: skip
+        assert api.ended_at == 0.0 and not api.first_chunk.is_set()  # it waits; it has not run
+    finally:
+        held.release.set()
     window.stop()  # the story could fill the context; the queued request goes on once it ends
     wait_reply_done(qtbot, window, TIMEOUT_MS)
     window_done = time.monotonic()
     thread.join(TIMEOUT_MS / 1000)
     assert api.error is None and api.text
-    assert seen_queued, "the window's chat ended before the API request queued behind it"
     assert api.ended_at >= window_done  # it ran after the window's reply, not beside it
     qtbot.waitUntil(lambda: "2 requests served" in switch.indicator.text(), timeout=5_000)
 
