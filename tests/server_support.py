@@ -15,7 +15,7 @@ import openai
 from app.core.llm.engine import Engine, LoadOptions
 from app.core.llm.worker import SerialWorker
 from app.server.app import create_app
-from app.server.config import ServerConfig
+from app.server.config import STREAM_INTERVAL_MS, ServerConfig
 from app.server.model_service import ModelService
 from app.server.runner import ServerThread
 
@@ -54,14 +54,18 @@ def running_server(service: ModelService, config: ServerConfig) -> Iterator[Runn
 
 
 @contextlib.contextmanager
-def model_service(model: Path | None, n_ctx: int = 1024) -> Iterator[ModelService]:
-    """A service on its own worker; the starter loaded on that worker when `model` is given."""
+def model_service(
+    model: Path | None, n_ctx: int = 1024, stream_interval_s: float = STREAM_INTERVAL_MS / 1000
+) -> Iterator[ModelService]:
+    """A service on its own worker; the starter loaded on that worker when `model` is given.
+
+    Streams are paced as `leancoder serve` paces them by default."""
     engine = Engine()
     worker = SerialWorker("test-api-model")
     if model is not None:
         worker.call(engine.load, model, LoadOptions(n_ctx=n_ctx)).result()
     try:
-        yield ModelService(engine, worker)
+        yield ModelService(engine, worker, stream_interval_s=stream_interval_s)
     finally:
         worker.call(engine.unload).result()
         assert worker.shutdown(timeout=30)

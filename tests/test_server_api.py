@@ -167,7 +167,7 @@ def test_prompt_cache_prefills_only_the_new_turn(client: openai.OpenAI) -> None:
     assert 0 < new <= 24, f"only the answer's end and the new turn are prefilled, not {new}"
 
 
-def test_stop_string_ends_the_reply(client: openai.OpenAI) -> None:
+def test_stop_string_ends_the_reply(client: openai.OpenAI, service: ModelService) -> None:
     messages: Messages = [{"role": "user", "content": "Count from one to ten in words."}]
     full = client.chat.completions.create(
         model="m", messages=messages, max_tokens=20, temperature=0, seed=1,
@@ -181,6 +181,10 @@ def test_stop_string_ends_the_reply(client: openai.OpenAI) -> None:
     text = cut.choices[0].message.content or ""
     assert cut.choices[0].finish_reason == "stop"
     assert stop not in text and full.startswith(text) and text
+    # The generation ends at the stop string, not when the paced reader next looks.
+    assert cut.usage is not None
+    assert cut.usage.completion_tokens <= service.engine.count_tokens(text + stop) + 2
+    assert service.activity.snapshot().tokens_after_cancel <= 1
 
 
 def test_raw_completions(client: openai.OpenAI) -> None:

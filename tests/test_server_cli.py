@@ -27,6 +27,16 @@ def test_serve_refuses_a_public_address_without_a_key() -> None:
     assert DEFAULT_PORT not in (1234, 11434, 1337, 4891, 8080, 8000)
 
 
+def test_serve_refuses_a_stream_interval_past_a_second() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--stream-interval", "5000", "--model", "starter"],
+        capture_output=True, text=True, timeout=120, env=_env_without_key(),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "stream interval must be 0 to 1,000 ms" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.model
 def test_serve_answers_the_openai_client_and_stops_on_ctrl_c() -> None:
     key = "cli-test-key-123"

@@ -18,7 +18,7 @@ API_KEY_ENV = "LEANCODER_API_KEY"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from app.server.config import DEFAULT_HOST, DEFAULT_PORT
+    from app.server.config import DEFAULT_HOST, DEFAULT_PORT, STREAM_INTERVAL_MS
 
     p = sub.add_parser("serve", help="serve a model as a local OpenAI-compatible API")
     opt.add_model(p)
@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    choices=("both", "reasoning_content", "reasoning", "none"),
                    help="where streamed thinking goes: llama.cpp's reasoning_content, "
                    "vLLM/Ollama's reasoning, both (default) or none")  # fmt: skip
+    p.add_argument("--stream-interval", type=opt.non_negative_int, default=STREAM_INTERVAL_MS,
+                   metavar="MS",
+                   help="send a streamed reply's new text at most every MS milliseconds, the "
+                   f"first at once (default: {STREAM_INTERVAL_MS}; 0: every token as it comes; "
+                   "fewer events leave more CPU to the model)")  # fmt: skip
     p.add_argument("--model-id", default=None,
                    help="the model id clients see (default: the file name)")  # fmt: skip
     p.set_defaults(handler=_serve)
@@ -64,6 +69,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         allowed_hosts=split_list(args.allowed_host),
         cors_origins=split_list(args.cors_origin),
         reasoning_fields=args.reasoning_field,
+        stream_interval_ms=args.stream_interval,
         policy=policy_by_name(args.policy).name,  # an unknown name fails before loading
     )
     config.check()
@@ -75,6 +81,7 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         info = worker.call(opt.load_model, engine, args, err).result()
         service = ModelService(engine, worker, queue_limit=config.queue_limit,
                                max_pending_chars=config.max_pending_chars,
+                               stream_interval_s=config.stream_interval_ms / 1000,
                                model_id=args.model_id)  # fmt: skip
         server = ServerThread(create_app(service, config), config)
         url = server.start()

@@ -32,6 +32,7 @@ from app.server.errors import ApiError
 from app.server.hooks import ChatHooks, default_hooks
 from app.server.model_service import ModelService, Ticket
 from app.server.reply import ChatReply, CompletionReply, Reply
+from app.server.responses import stopping_at
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def create_app(
 async def _respond(
     request: Request, service: ModelService, generation: Any, reply: Reply, stream: bool
 ) -> Response:
+    generation = stopping_at(generation, reply.common.stop)
     ticket = service.start(generation, request.headers.get("user-agent", "")[:200])
     watcher = asyncio.create_task(_watch_disconnect(request, service, ticket))
     try:

@@ -24,6 +24,10 @@ QUEUE_LIMIT = 16  # requests waiting for the model, beyond the one being served
 RETRY_AFTER_S = 5
 # Reply text a client has not read yet, per request: past it the client is dropped.
 MAX_PENDING_CHARS = 1024 * 1024
+# A streamed reply's deltas go out at most this often (the first at once): 20 a second reads as
+# smooth, and on a machine whose cores all decode, each SSE event the server and its client
+# handle costs the model ~1 ms of decoding (bench/server_overhead.py). 0: every token alone.
+STREAM_INTERVAL_MS = 50
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 ReasoningFields = Literal["reasoning_content", "reasoning", "both", "none"]
@@ -44,6 +48,7 @@ class ServerConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     queue_limit: int = QUEUE_LIMIT
     max_pending_chars: int = MAX_PENDING_CHARS
+    stream_interval_ms: int = STREAM_INTERVAL_MS
     # Where streamed thinking goes: llama.cpp/DeepSeek's `reasoning_content`, vLLM/Ollama's
     # `reasoning`, both (clients read one or the other), or nowhere.
     reasoning_fields: ReasoningFields = "both"
@@ -64,6 +69,8 @@ class ServerConfig:
             raise ServerConfigError("The request body limit must be at least 1 KiB.")
         if self.queue_limit < 0:
             raise ServerConfigError("The queue limit cannot be negative.")
+        if not 0 <= self.stream_interval_ms <= 1000:
+            raise ServerConfigError("The stream interval must be 0 to 1,000 ms.")
 
     @property
     def wildcard(self) -> bool:

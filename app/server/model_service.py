@@ -87,12 +87,26 @@ class ServerActivity:
 
 
 class ReplyBuffer:
-    """Events from the worker thread to one request's asyncio task, merged while unread."""
+    """Events from the worker thread to one request's asyncio task, merged while unread.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, cancel: threading.Event, limit: int):
+    With a stream interval the reader takes at most one batch per interval (the first at once):
+    every batch becomes an SSE write that the server's loop and the client each spend about half
+    a millisecond of CPU on, and where llama.cpp's threads fill every core that time comes out of
+    decoding (bench/server_overhead.py). While the reader paces itself the worker never wakes it;
+    the reply's end ("done", or the buffer's end) wakes it at once.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        cancel: threading.Event,
+        limit: int,
+        interval_s: float = 0.0,
+    ) -> None:
         self._loop = loop
         self._cancel = cancel
         self._limit = limit
+        self._interval_s = interval_s
         self._lock = threading.Lock()
         self._events: list[GenerationEvent] = []
         self._pending_chars = 0
@@ -100,7 +114,9 @@ class ReplyBuffer:
         self.error: BaseException | None = None
         self.overflowed = False
         self._wake = asyncio.Event()
-        self._wake_due = False  # a wake-up is on its way to the loop: no need for another
+        self._wake_due = False  # the reader will look without a wake-up: none to send
+        self._handed_at: float | None = None  # loop time the reader took its last batch
+        self._ending = False  # "done" is in, or the buffer ended: no more pacing
 
     # -- the worker thread ----------------------------------------------------------------------
 
@@ -123,12 +139,14 @@ class ReplyBuffer:
             # One wake-up per batch the reader takes, not one per token: each costs the loop a
             # self-pipe write and a turn, on the cores llama.cpp decodes on.
             due, self._wake_due = self._wake_due, True
-        if not due:
+            self._ending = self._ending or event.kind == "done"
+        if not due or self._ending:
             self._notify()
 
     def end(self, error: BaseException | None = None) -> None:
         with self._lock:
             self._ended = True
+            self._ending = True
             self.error = error
         self._notify()
 
@@ -142,19 +160,35 @@ class ReplyBuffer:
 
     async def next_batch(self) -> list[GenerationEvent] | None:
         """The events since the last call, waiting for one; None once the reply has ended."""
+        await self._pace()
         while True:
             with self._lock:
                 events, self._events = self._events, []
                 self._pending_chars = 0
-                self._wake_due = False
                 ended = self._ended
-                if not events and not ended:
-                    self._wake.clear()
+                self._wake.clear()
+                # Pacing, the reader comes back by itself after a batch: no wake-up needed.
+                self._wake_due = bool(events) and self._interval_s > 0
             if events:
+                self._handed_at = self._loop.time()
                 return events
             if ended:
                 return None
             await self._wake.wait()
+
+    async def _pace(self) -> None:
+        if self._handed_at is None or self._interval_s <= 0:
+            return
+        deadline = self._handed_at + self._interval_s
+        # A wake-up sent before the last batch was taken may still arrive: only the deadline
+        # or the reply's end stops the wait.
+        while not self._ending and (remaining := deadline - self._loop.time()) > 0:
+            timer = self._loop.call_later(remaining, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()
+            self._wake.clear()
 
 
 @dataclass(slots=True)
@@ -176,9 +210,11 @@ class ModelService:
         *,
         queue_limit: int = 16,
         max_pending_chars: int = 1024 * 1024,
+        stream_interval_s: float = 0.0,
         model_id: str | None = None,
     ) -> None:
         self.engine = engine
+        self.stream_interval_s = stream_interval_s
         self.worker = worker
         self.queue_limit = queue_limit
         self.max_pending_chars = max_pending_chars
@@ -212,8 +248,9 @@ class ModelService:
             waiting = self._waiting
         self.activity._change(lambda s: dataclasses.replace(s, waiting=waiting))
         cancel = threading.Event()
-        ticket = Ticket(cancel, ReplyBuffer(asyncio.get_running_loop(), cancel,
-                                            self.max_pending_chars))  # fmt: skip
+        buffer = ReplyBuffer(asyncio.get_running_loop(), cancel, self.max_pending_chars,
+                             self.stream_interval_s)  # fmt: skip
+        ticket = Ticket(cancel, buffer)
         ticket.future = self.worker.call(self._run, ticket, generation, client)
         return ticket
 

@@ -127,8 +127,10 @@ class Reply:
             yield sse(self.chunk(self.opening()))
             batch = first
             while batch is not None:
-                for delta in self.deltas(batch, ticket):
-                    yield sse(self.chunk(delta))
+                # One write per batch: each costs the loop and the client a turn.
+                data = b"".join(sse(self.chunk(delta)) for delta in self.deltas(batch, ticket))
+                if data:
+                    yield data
                 batch = None if self.finished else await ticket.buffer.next_batch()
             if ticket.buffer.error is not None and not self.finished:
                 yield sse(self.error_for(ticket.buffer.error).body())

@@ -8,11 +8,16 @@ counters and the policy, which no other server reports.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
-from app.core.llm.engine_types import ReplyStats
+from app.core.llm.engine import Engine
+from app.core.llm.engine_types import GenerationEvent, ReplyStats
+from app.core.thinking.parser import Channel
+from app.server.model_service import Generation
 
 FINISH_REASONS = {"stop": "stop", "length": "length", "context": "length", "cancelled": "stop"}
 
@@ -110,3 +115,24 @@ class StopMatcher:
             if any(s.startswith(tail) for s in self._stops):
                 return n
         return 0
+
+
+def stopping_at(generation: Generation, stops: tuple[str, ...]) -> Generation:
+    """The generation, cancelled on the worker as soon as its answer shows a stop string.
+
+    The reply's own matcher (on the request's task) cuts the text the client gets; it sees a
+    paced stream's text up to an interval late, and the model would decode on meanwhile.
+    """
+    if not stops:
+        return generation
+
+    def run(engine: Engine, cancel: threading.Event) -> Iterator[GenerationEvent]:
+        watch = StopMatcher(stops)
+        for event in generation(engine, cancel):
+            if event.kind == "text" and event.channel is Channel.ANSWER and not watch.stopped:
+                watch.feed(event.text)
+                if watch.stopped:
+                    cancel.set()  # the engine checks it before its next token
+            yield event
+
+    return run

@@ -100,7 +100,8 @@ class ServerSwitch(QObject):
         assert isinstance(engine, Engine)
         config = self.config
         service = ModelService(engine, bridge.worker, queue_limit=config.queue_limit,
-                               max_pending_chars=config.max_pending_chars)  # fmt: skip
+                               max_pending_chars=config.max_pending_chars,
+                               stream_interval_s=config.stream_interval_ms / 1000)  # fmt: skip
         try:
             server = HostedServer(create_app(service, config), config, self.started.emit)
         except LeanCoderError as exc:
