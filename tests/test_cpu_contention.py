@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app.core.llm.cpu_contention import ContentionProbe, ThreadGovernor, fit_to_free_cores
+from app.core.llm.cpu_contention import (
+    LOOK_EVERY_S,
+    ContentionProbe,
+    ThreadGovernor,
+    fit_to_free_cores,
+)
 from app.core.llm.engine import Engine, LoadOptions, SamplingParams, run_to_completion
 from app.core.llm.threads import ThreadChoice, detect_cores
 
@@ -86,20 +92,45 @@ def test_the_governor_lowers_and_restores_only_automatic_counts() -> None:
     assert pinned.before_reply() == ThreadChoice(2, 2) and explicit.calls == []
 
 
+def test_a_reply_in_progress_looks_again_every_half_second() -> None:
+    backend = _RecordingBackend()
+    clock = [0.0]
+    probe = _ScriptedProbe([0.0, 1.5, 0.0])
+    governor = ThreadGovernor(backend, True, 2, probe, clock=lambda: clock[0])
+    assert governor.before_reply() == ThreadChoice(2, 2)  # t=0: quiet
+    clock[0] = LOOK_EVERY_S / 2
+    assert governor.during_reply() == ThreadChoice(2, 2) and probe.values == [1.5, 0.0]  # no look
+    clock[0] = LOOK_EVERY_S
+    assert governor.during_reply() == ThreadChoice(1, 1)  # a compile started mid-reply
+    clock[0] = 2 * LOOK_EVERY_S
+    assert governor.during_reply() == ThreadChoice(2, 2)  # and ended
+    assert backend.calls == [(1, 1), (2, 2)]
+    pinned = ThreadGovernor(_RecordingBackend(), False, 2, _ScriptedProbe([]), clock=lambda: 9.0)
+    assert pinned.during_reply() == ThreadChoice(2, 2)  # an explicit count is never looked at
+
+
+def _spin(count: int) -> list[subprocess.Popen[bytes]]:
+    code = "while True:\n    pass\n"
+    return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.wait()
+
+
 @pytest.fixture
 def hogs() -> Iterator[int]:
     """One busy-looping process per logical core, for as long as the test runs."""
     count = detect_cores().logical
-    code = "while True:\n    pass\n"
-    processes = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(count)]
+    processes = _spin(count)
     try:
         time.sleep(0.3)  # let them start spinning
         yield count
     finally:
-        for process in processes:
-            process.kill()
-        for process in processes:
-            process.wait()
+        _stop(processes)
 
 
 def test_the_probe_sees_real_hogs(hogs: int) -> None:
@@ -128,3 +159,41 @@ def test_the_engine_gives_llama_cpp_fewer_threads_while_hogs_run(
     finally:
         engine.unload()
         pinned.unload()
+
+
+@pytest.mark.model
+def test_threads_follow_a_program_that_starts_and_stops_mid_reply(starter_path: Path) -> None:
+    """Hogs start after the reply's first tokens, then stop: the same reply drops to one thread
+    and gets its threads back, read from llama.cpp's context between tokens."""
+    if detect_cores().logical < 2:
+        pytest.skip("one core: nothing to give up")
+    engine = Engine()
+    engine.load(starter_path, LoadOptions(n_ctx=2048))  # automatic threads
+    cancel = threading.Event()
+    seen: list[tuple[str, int]] = []  # (phase, llama.cpp's decode threads) per token
+    hogs: list[subprocess.Popen[bytes]] = []
+    phase = "quiet"
+    story = [{"role": "user", "content": "Write a very long story about a lighthouse."}]
+    try:
+        time.sleep(LOOK_EVERY_S)  # a fresh look window: the load's own time is not others'
+        started = time.monotonic()
+        for event in engine.generate(story, SamplingParams(max_tokens=1900, seed=1), cancel):
+            if event.kind != "text":
+                continue
+            seen.append((phase, engine.backend.n_threads()))
+            if phase == "quiet" and len(seen) >= 5:
+                hogs, phase, started = _spin(detect_cores().logical), "busy", time.monotonic()
+            elif phase == "busy" and seen[-1][1] == 1 and time.monotonic() - started > 1.0:
+                _stop(hogs)
+                hogs, phase, started = [], "after", time.monotonic()
+            elif phase == "after" and (seen[-1][1] == 2 or time.monotonic() - started > 30):
+                cancel.set()
+            elif time.monotonic() - started > 60:
+                cancel.set()  # bounded: the assertions say what did not happen
+    finally:
+        _stop(hogs)
+        engine.unload()
+    by_phase = {p: [n for q, n in seen if q == p] for p in ("quiet", "busy", "after")}
+    assert set(by_phase["quiet"]) == {2}, by_phase
+    assert 1 in by_phase["busy"], "the reply kept both threads while other programs took a core"
+    assert by_phase["after"] and by_phase["after"][-1] == 2, "the threads never came back"

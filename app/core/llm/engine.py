@@ -294,7 +294,13 @@ class Engine:
             compactor=compactor,
             asked_at=asked_at,
         )
-        yield from loop.run(lambda: self._prepare_cache(backend, tokens, stats))
+        events = loop.run(lambda: self._prepare_cache(backend, tokens, stats))
+        if self._threads is None:
+            yield from events
+            return
+        for event in events:  # another program may start mid-reply: the threads follow it
+            yield event
+            self._threads.during_reply()
 
     def _draft_length(self, mode: SpeculativeMode) -> DraftLength | None:
         """Speculation's length schedule for one reply; None when it is off or cannot work
