@@ -13,8 +13,12 @@ import pytest
 from app.core.evals.fit_measure import MeasuredLoad, measure_load
 from app.core.fit import estimate as fit_estimate
 from app.core.fit.estimate import (
+    DEFAULT_UBATCH,
     GIB,
+    MARGIN_BYTES,
     MIB,
+    RUNTIME_OVERHEAD_BYTES,
+    FitPlan,
     GpuBudget,
     MachineBudget,
     compute_bytes,
@@ -183,6 +187,29 @@ def test_a_big_gpu_takes_the_whole_model() -> None:
     assert plan.kind == "gpu" and plan.n_gpu_layers == -1 and plan.expert_layers_on_cpu == 0
     assert plan.gpu_bytes <= 23 * GIB
     assert "entirely on the GPU" in plan.reason
+
+
+def test_a_gpu_plan_counts_the_compute_reservation_a_gpu_allocates_whole() -> None:
+    """Host memory holds only the compute pages a chat touches (one token's logits); a GPU
+    allocates llama.cpp's whole reservation up front, logits for a full micro-batch included."""
+    fp = footprint_from_catalog(find_entry("qwen3-30b-a3b"))
+    ctx = 16384
+    memory = estimate_memory(fp, ctx)
+    reserved = compute_bytes(fp, ctx)
+    assert reserved >= fp.n_vocab * DEFAULT_UBATCH * 4  # 297 MiB of logits at 151,936 tokens
+    extra = reserved - memory.compute
+    assert extra > 200 * MIB
+    resident_need = memory.total - fp.embedding_bytes - RUNTIME_OVERHEAD_BYTES
+
+    def plan_on(vram: int) -> FitPlan:
+        gpu = GpuBudget("card", MARGIN_BYTES + vram, 1000e9)
+        return plan_fit(fp, MachineBudget(ram_bytes=64 * GIB, gpus=(gpu,)), n_ctx=ctx)
+
+    short = plan_on(resident_need + extra // 2)  # enough for the resident figure only
+    assert short.kind == "hybrid" and short.n_ctx == ctx and short.expert_layers_on_cpu > 0
+    assert short.gpu_bytes <= resident_need + extra // 2
+    whole = plan_on(resident_need + extra)
+    assert whole.kind == "gpu" and whole.gpu_bytes == resident_need + extra
 
 
 def test_a_small_gpu_gets_the_hybrid_plan_with_experts_in_ram() -> None:

@@ -78,19 +78,24 @@ def _plan_at(
     ram = machine.ram_bytes - MARGIN_BYTES
     discrete = [g for g in machine.gpus if not g.unified]
     unified = [g for g in machine.gpus if g.unified]
+    # A GPU allocates the whole compute reservation up front, logits for a full micro-batch
+    # included (~300 MiB at a 152k vocabulary); host memory holds only the pages a chat touches,
+    # which is what `memory.compute` counts. With the output layer on the GPU, add the rest.
+    reserved_extra = max(0, compute_bytes(fp, ctx, flash_attn=flash_attn) - memory.compute)
     if unified:
         gpu = unified[0]
         usable = min(gpu.bytes_free, machine.ram_bytes) - MARGIN_BYTES
-        if memory.total <= usable:
-            return _plan(fp, "gpu", ctx, -1, 0, memory.total, 0, memory, machine, gpu)
+        if memory.total + reserved_extra <= usable:
+            need = memory.total + reserved_extra
+            return _plan(fp, "gpu", ctx, -1, 0, need, 0, memory, machine, gpu)
     elif discrete:
         vram = sum(g.bytes_free - MARGIN_BYTES for g in discrete)
         gpu = max(discrete, key=lambda g: g.bytes_free)
         host_side = fp.embedding_bytes + RUNTIME_OVERHEAD_BYTES
-        on_gpu = memory.total - host_side
+        on_gpu = memory.total - host_side + reserved_extra
         if on_gpu <= vram and host_side <= ram:
             return _plan(fp, "gpu", ctx, -1, 0, on_gpu, host_side, memory, machine, gpu)
-        hybrid = _hybrid(fp, machine, ctx, memory, vram, ram, gpu, flash_attn)
+        hybrid = _hybrid(fp, machine, ctx, memory, vram, ram, gpu, flash_attn, reserved_extra)
         if hybrid is not None:
             return hybrid
     if memory.total <= ram:
@@ -107,12 +112,15 @@ def _hybrid(
     ram: int,
     gpu: GpuBudget,
     flash_attn: bool,
+    reserved_extra: int,
 ) -> FitPlan | None:
     """MoE: everything but the experts on the GPU, then as many layers' experts as still fit
-    (the last layers, so `expert_layers_on_cpu` counts from the first). Dense: whole layers."""
+    (the last layers, so `expert_layers_on_cpu` counts from the first). Dense: whole layers;
+    the output layer then stays on the CPU, and with it the micro-batch's logits
+    (`reserved_extra`, which the GPU holds in the MoE split)."""
     host_base = fp.embedding_bytes + RUNTIME_OVERHEAD_BYTES
     if fp.is_moe:
-        gpu_base = memory.total - host_base - fp.expert_bytes
+        gpu_base = memory.total - host_base - fp.expert_bytes + reserved_extra
         if gpu_base > vram:
             return None
         room = vram - gpu_base
@@ -127,7 +135,7 @@ def _hybrid(
         cpu_need = host_base + cpu_experts + compute_bytes(fp, ctx, flash_attn=flash_attn) // 2
         if cpu_need > ram:
             return None
-        gpu_need = memory.total - host_base - cpu_experts
+        gpu_need = memory.total - host_base - cpu_experts + reserved_extra
         return _plan(fp, "hybrid", ctx, -1, on_cpu, gpu_need, cpu_need, memory, machine, gpu)
     per_layer = (fp.weights_bytes - fp.embedding_bytes + memory.kv_cache) / max(1, fp.n_layer)
     layers = int((vram - memory.compute) // per_layer) if per_layer > 0 else 0
