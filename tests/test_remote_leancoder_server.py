@@ -6,13 +6,10 @@ enforces it and reports its counters, which become the reply's statistics."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
 
 from app.core.llm.engine_types import SamplingParams
@@ -20,6 +17,7 @@ from app.core.remote.endpoint import RemoteAuthError, parse_endpoint
 from app.core.remote.engine import RemoteEngine, RemoteOptions
 from app.core.thinking.policy import AGGRESSIVE
 from tests.remote_fault_server import unused_port
+from tests.server_process import healthy_server
 
 pytestmark = pytest.mark.model
 KEY = "serve-key-5678"
@@ -30,29 +28,11 @@ QUESTION = [{"role": "user", "content": "Explain why the sky is blue."}]
 def server_url(starter_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = unused_port()
     home = tmp_path_factory.mktemp("serve-data")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--model", "starter", "--port", str(port),
-         "--ctx", "2048", "--api-key", KEY, "--model-id", "starter-remote"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "LEANCODER_DATA_DIR": str(home)},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        with httpx2.Client() as client:
-            while True:
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("leancoder serve did not start")
-                time.sleep(0.3)
-        yield f"{url}#starter-remote"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    command = [sys.executable, "-m", "app", "serve", "--model", "starter", "--port", str(port),
+               "--ctx", "2048", "--api-key", KEY, "--model-id", "starter-remote"]  # fmt: skip
+    env = {**os.environ, "LEANCODER_DATA_DIR": str(home)}
+    with healthy_server(command, port, "leancoder serve", 180, env):
+        yield f"http://127.0.0.1:{port}/v1#starter-remote"
 
 
 def test_leancoder_server_runs_the_policy_itself(server_url: str, data_dir: Path) -> None:

@@ -9,13 +9,10 @@ each of them."""
 from __future__ import annotations
 
 import importlib.metadata
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import platformdirs
 import pytest
 
@@ -25,6 +22,7 @@ from app.core.remote.engine import RemoteEngine, RemoteOptions
 from app.core.thinking.parser import Channel
 from app.core.thinking.policy import ThinkingPolicy
 from tests.remote_fault_server import unused_port
+from tests.server_process import healthy_server
 
 pytestmark = pytest.mark.model
 VERSION = importlib.metadata.version("llama-cpp-python")
@@ -40,28 +38,10 @@ def server_url(starter_path: Path) -> Iterator[str]:
     if not BINARY.is_file():
         pytest.skip(f"llama-server is not built here ({BINARY}); bench/vs_llama_cpp.py builds it")
     port = unused_port()
-    process = subprocess.Popen(
-        [str(BINARY), "-m", str(starter_path), "--port", str(port), "--host", "127.0.0.1",
-         "-c", "2048", "-t", "1", "--alias", "starter"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        with httpx2.Client() as client:
-            while True:
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("llama-server did not start")
-                time.sleep(0.3)
-        yield f"{url}#starter"
-    finally:
-        process.kill()
-        process.wait(timeout=10)
+    command = [str(BINARY), "-m", str(starter_path), "--port", str(port), "--host", "127.0.0.1",
+               "-c", "2048", "-t", "1", "--alias", "starter"]  # fmt: skip
+    with healthy_server(command, port, "llama-server", 120):
+        yield f"http://127.0.0.1:{port}/v1#starter"
 
 
 @pytest.fixture
