@@ -15,12 +15,17 @@ import pytest
 from app.server.config import DEFAULT_PORT
 
 
-def test_serve_refuses_a_public_address_without_a_key() -> None:
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--host", "0.0.0.0", "--model", "starter"],
+def _refused_serve(*args: str) -> subprocess.CompletedProcess[str]:
+    """`leancoder serve ARGS` expected to refuse before it loads anything."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", "serve", *args, "--model", "starter"],
         capture_output=True, text=True, timeout=120, env=_env_without_key(),
     )  # fmt: skip
+
+
+def test_serve_refuses_a_public_address_without_a_key() -> None:
+    started = time.monotonic()
+    done = _refused_serve("--host", "0.0.0.0")
     assert done.returncode == 2
     assert "give an API key (--api-key)" in done.stderr
     assert time.monotonic() - started < 60  # refused before the model would load
@@ -28,10 +33,7 @@ def test_serve_refuses_a_public_address_without_a_key() -> None:
 
 
 def test_serve_refuses_a_stream_interval_past_a_second() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--stream-interval", "5000", "--model", "starter"],
-        capture_output=True, text=True, timeout=120, env=_env_without_key(),
-    )  # fmt: skip
+    done = _refused_serve("--stream-interval", "5000")
     assert done.returncode == 2
     assert "stream interval must be 0 to 1,000 ms" in done.stderr
     assert "Traceback" not in done.stderr
