@@ -9,6 +9,8 @@ makes its own.
 Modules
 - config: `ServerConfig` (host, port, API key, allowed hosts and CORS origins, body limit, queue
   size, reasoning field names, default policy) and its security checks; `DEFAULT_PORT`.
+- settings: the window's saved server settings (`ServerSettings`, `server.json`, the API key in
+  the keyring) and the `ServerConfig` they make.
 - errors: `ApiError(status, message, ...)`, rendered as OpenAI's `{"error": {...}}` object.
 - chat_request: `parse_chat_request(body) -> ChatRequest` and `parse_completion_request(body)`:
   the validated request (messages, sampling, stop, stream options, thinking control).

@@ -16,6 +16,7 @@ machine: with a remote engine connected it refuses to start, and connecting one 
 from __future__ import annotations
 
 import logging
+import socket
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -28,6 +29,9 @@ from app.server.app import create_app
 from app.server.config import ServerConfig
 from app.server.hosted import HostedServer
 from app.server.model_service import ActivitySnapshot, ModelService
+from app.server.settings import load_server_settings, server_api_key
+from app.ui.dialog_geometry import fit_and_centre
+from app.ui.server_settings_dialog import ServerSettingsDialog
 from app.ui.tasks import Task, app_task_pool
 
 if TYPE_CHECKING:
@@ -48,15 +52,21 @@ class ServerSwitch(QObject):
     def __init__(self, window: MainWindow, menu: QMenu) -> None:
         super().__init__(window)
         self._window = window
-        self.config = ServerConfig()  # loopback, the default port; tests choose port 0
+        # None: the saved settings (app.server.settings), read at each start; tests set one.
+        self.config: ServerConfig | None = None
+        self._restart = False  # new settings while serving: start again once stopped
         self.action = QAction("Local API server", window)
         self.action.setCheckable(True)
         self.action.setToolTip(
             "Serve the loaded model to coding tools (Continue, Aider, Cline, Zed) as an "
             "OpenAI-compatible API on this machine"
         )
+        self.settings_action = QAction("Local API server settings…", window)
+        self.settings_action.setToolTip("Port, other machines on the network and the API key, "
+                                        "the default thinking policy, stream updates")  # fmt: skip
         menu.addSeparator()
         menu.addAction(self.action)
+        menu.addAction(self.settings_action)
         self.indicator = QLabel("", window)
         self.indicator.hide()
         window.statusBar().addPermanentWidget(self.indicator)
@@ -69,6 +79,7 @@ class ServerSwitch(QObject):
         self._waits.setInterval(WAIT_REFRESH_MS)
         self._waits.timeout.connect(self.refresh)
         self.action.toggled.connect(self._toggled)
+        self.settings_action.triggered.connect(self.open_settings)
         self.activityChanged.connect(lambda _snapshot: self.refresh())
         self.started.connect(self._on_started)
         window.bridge.modelLoaded.connect(self._model_changed)
@@ -98,7 +109,14 @@ class ServerSwitch(QObject):
             self._window.statusBar().showMessage(problem, 8000)
             return
         assert isinstance(engine, Engine)
-        config = self.config
+        try:
+            config = self.config or load_server_settings().config(server_api_key())
+        except LeanCoderError as exc:
+            self._set_checked(False)
+            self._window.show_error(
+                "Local server", f"{exc} Change it in Models → Local API server settings…"
+            )
+            return
         service = ModelService(engine, bridge.worker, queue_limit=config.queue_limit,
                                max_pending_chars=config.max_pending_chars,
                                stream_interval_s=config.stream_interval_ms / 1000)  # fmt: skip
@@ -133,7 +151,13 @@ class ServerSwitch(QObject):
         self.url = url
         self._waits.start()
         self.refresh()
-        self._window.statusBar().showMessage(f"Serving the model at {url}", 8000)
+        message = f"Serving the model at {url}"
+        server = self._server
+        if server is not None and server.config.wildcard:
+            port = url.rsplit(":", 1)[1].split("/")[0]
+            message += (f"; other machines: http://{socket.gethostname()}:{port}/v1 with the "
+                        "API key")  # fmt: skip
+        self._window.statusBar().showMessage(message, 12000)
 
     def _ended(self, _url: str) -> None:
         self._finish("")
@@ -152,6 +176,31 @@ class ServerSwitch(QObject):
         self._set_checked(False)
         self.indicator.hide()
         self.stopped.emit(why)
+        if self._restart and not why:
+            self._restart = False
+            self._set_checked(True)
+            self.start()
+        self._restart = False
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def open_settings(self) -> ServerSettingsDialog:
+        """The settings dialog (modeless; returned for tests)."""
+        dialog = ServerSettingsDialog(parent=self._window)
+        dialog.saved.connect(lambda config: self.apply(config, dialog.note))
+        fit_and_centre(dialog, self._window)
+        dialog.open()
+        return dialog
+
+    def apply(self, config: ServerConfig, note: str = "") -> None:
+        """Serve with `config` from now on; a running server restarts with it."""
+        self.config = config
+        message = "Local server settings saved."
+        if self.serving:
+            self._restart = True
+            self.stop()
+            message = "Local server settings saved: the server restarts with them."
+        self._window.statusBar().showMessage(f"{message} {note}".strip(), 8000)
 
     def _model_changed(self, info: ModelInfo) -> None:
         engine = self._window.bridge.engine

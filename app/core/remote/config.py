@@ -10,7 +10,6 @@ fallback, and no log line carries the key.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from app.core.remote.endpoint import RemoteEndpointError, RemoteSpec, parse_endpoint
 from app.core.storage.json_file import atomic_write_text, read_json_object, typed_values
+from app.core.storage.keyring_store import forget_secret, store_secret, stored_secret
 from app.core.storage.paths import data_dir
 
 if TYPE_CHECKING:
@@ -79,60 +79,21 @@ def save_remote_config(config: RemoteConfig, path: Path | None = None) -> Remote
 # -- the API key --------------------------------------------------------------------------------
 
 
-def _keyring_usable() -> bool:
-    import keyring
-    from keyring.backends import fail
-
-    backend = keyring.get_keyring()
-    chained = getattr(backend, "backends", None)
-    if chained is not None:
-        return bool(chained)
-    return not isinstance(backend, fail.Keyring) and backend.priority > 0
-
-
 def store_api_key(spec: RemoteSpec, key: str) -> bool:
     """Keep `key` in the keyring for this server; False when there is no keyring (then it is
     not stored anywhere: ask each time)."""
     key = key.strip()
     if len(key) > MAX_API_KEY or any(c.isspace() for c in key):
         raise RemoteEndpointError("The API key contains spaces or is too long; paste it again.")
-    import keyring
-    from keyring.errors import KeyringError
-
-    if not _keyring_usable():
-        return False
-    try:
-        if key:
-            keyring.set_password(KEYRING_SERVICE, spec.base_url, key)
-        else:
-            forget_api_key(spec)
-    except KeyringError as exc:
-        log.warning("the keyring refused the remote engine's API key: %s", type(exc).__name__)
-        return False
-    return True
+    return store_secret(KEYRING_SERVICE, spec.base_url, key)
 
 
 def stored_api_key(spec: RemoteSpec) -> str | None:
-    import keyring
-    from keyring.errors import KeyringError
-
-    if not _keyring_usable():
-        return None
-    try:
-        return keyring.get_password(KEYRING_SERVICE, spec.base_url)
-    except KeyringError as exc:
-        log.warning("the keyring could not be read: %s", type(exc).__name__)
-        return None
+    return stored_secret(KEYRING_SERVICE, spec.base_url)
 
 
 def forget_api_key(spec: RemoteSpec) -> None:
-    import keyring
-    from keyring.errors import KeyringError, PasswordDeleteError
-
-    if not _keyring_usable():
-        return
-    with contextlib.suppress(PasswordDeleteError, KeyringError):
-        keyring.delete_password(KEYRING_SERVICE, spec.base_url)
+    forget_secret(KEYRING_SERVICE, spec.base_url)
 
 
 # Keys typed in this run where no keyring could keep them: in memory only, gone at quit.
