@@ -55,7 +55,10 @@ def running_server(service: ModelService, config: ServerConfig) -> Iterator[Runn
 
 @contextlib.contextmanager
 def model_service(
-    model: Path | None, n_ctx: int = 1024, stream_interval_s: float = STREAM_INTERVAL_MS / 1000
+    model: Path | None,
+    n_ctx: int = 1024,
+    stream_interval_s: float = STREAM_INTERVAL_MS / 1000,
+    n_threads: int | None = None,
 ) -> Iterator[ModelService]:
     """A service on its own worker; the starter loaded on that worker when `model` is given.
 
@@ -63,7 +66,7 @@ def model_service(
     engine = Engine()
     worker = SerialWorker("test-api-model")
     if model is not None:
-        worker.call(engine.load, model, LoadOptions(n_ctx=n_ctx)).result()
+        worker.call(engine.load, model, LoadOptions(n_ctx=n_ctx, n_threads=n_threads)).result()
     try:
         yield ModelService(engine, worker, stream_interval_s=stream_interval_s)
     finally:
