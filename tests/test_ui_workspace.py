@@ -12,9 +12,10 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from app.core.workspace.context import build_context
+from app.ui.folder_scan_job import SCAN_TASK
 from app.ui.tasks import THREAD_PREFIX, Task
 from app.ui.workspace_models import IS_DIR_ROLE, PATH_ROLE
-from app.ui.workspace_panel import SCAN_TASK, WorkspacePanel
+from app.ui.workspace_panel import WorkspacePanel
 from tests.workspace_support import EXPECTED_FILES, EXPECTED_SKIPPED, make_sample_folder
 
 SCAN_TIMEOUT_MS = 60_000

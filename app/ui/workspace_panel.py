@@ -1,10 +1,10 @@
 """The folder panel: open a code folder, see its files as they are found, tick files for context.
 
-A job on the app's I/O pool (app.ui.tasks) scans (never the model worker, never terminated: it
-stops at the next entry once its cancel flag is set). It touches no Qt object: batches go into a
-locked deque, and a GUI-thread QTimer drains them a few milliseconds at a time, so however fast
-the scan runs the window keeps answering. A scan that is replaced or outlives the panel is
-cancelled; its leftover batches are dropped with it.
+A job on the app's I/O pool (app.ui.folder_scan_job) scans (never the model worker, never
+terminated: it stops at the next entry once its cancel flag is set). It touches no Qt object:
+batches go into a locked deque, and a GUI-thread QTimer drains them a few milliseconds at a time,
+so however fast the scan runs the window keeps answering. A scan that is replaced or outlives the
+panel is cancelled; its leftover batches are dropped with it.
 
 Secrets: a file skipped as a secret, and a ticked file whose secret lines were redacted when the
 context was built, are listed in the Skipped tab; its context menu lets the user allow such a
@@ -13,7 +13,6 @@ file, which then goes to the model as it is (for this folder, until another fold
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -38,65 +37,19 @@ from app.core.session.chat import FolderChoice
 from app.core.workspace.context import WorkspaceContext
 from app.core.workspace.scan import (
     FileEntry,
-    ScanBatch,
     SkippedEntry,
     WorkspaceError,
     explain_path,
     open_root,
     safe_relative_parts,
-    scan_folder,
 )
+from app.ui.folder_scan_job import ScanJob, cancel_all
 from app.ui.tasks import Task, TaskPool, app_task_pool
 from app.ui.workspace_models import FileTreeModel, SkippedModel
 
-SCAN_TASK = "scan folder"
 DRAIN_INTERVAL_MS = 10
 DRAIN_BUDGET_S = 0.004  # GUI time per tick spent adding rows; the rest is left to the window
 DRAIN_CHUNK = 64  # rows added between two looks at the clock
-SCAN_BATCH = 128
-MAX_AHEAD = 8  # batches found but not yet shown before the scan waits
-
-
-class _ScanJob:
-    """One scan of one folder, a pool job; shares only plain Python objects with the GUI."""
-
-    def __init__(self, root: Path, pool: TaskPool) -> None:
-        self.root = root
-        self.cancel = threading.Event()
-        self.ready = threading.Condition()
-        self.batches: deque[ScanBatch] = deque()
-        self.done = False
-        self.error: str | None = None
-        # No callbacks: the panel's drain timer reads the batches; a bug is reported by the pool.
-        self.task: Task[None] = pool.submit(SCAN_TASK, self._run, cancel=self.cancel)
-
-    def _run(self, cancel: threading.Event) -> None:
-        try:
-            for batch in scan_folder(self.root, cancel=cancel, batch_size=SCAN_BATCH):
-                with self.ready:
-                    self.batches.append(batch)
-                    # Stay only a little ahead of the window: a scan that runs on while the GUI
-                    # thread adds rows competes with it for the GIL and lengthens its stalls.
-                    while len(self.batches) >= MAX_AHEAD and not self.cancel.is_set():
-                        self.ready.wait(0.05)
-        except (WorkspaceError, OSError) as exc:  # the folder vanished or became unreadable
-            self.error = str(exc)
-        except Exception as exc:  # a bug: the pool logs and reports it; the panel says it stopped
-            self.error = f"The scan stopped unexpectedly: {exc}"
-            raise
-        finally:
-            self.done = True
-
-    def take(self) -> ScanBatch | None:
-        with self.ready:
-            batch = self.batches.popleft() if self.batches else None
-            self.ready.notify()
-            return batch
-
-
-def _cancel_all(jobs: list[_ScanJob]) -> None:
-    for job in jobs:
-        job.cancel.set()
 
 
 class WorkspacePanel(QWidget):
@@ -122,8 +75,8 @@ class WorkspacePanel(QWidget):
         super().__init__(parent)
         self._pool = pool
         self._root: Path | None = None
-        self._job: _ScanJob | None = None
-        self._jobs: list[_ScanJob] = []  # every job not yet joined, for cancel on destroy
+        self._job: ScanJob | None = None
+        self._jobs: list[ScanJob] = []  # every job not yet joined, for cancel on destroy
         self._keep_ticked: set[str] = set()  # ticks to restore while a refresh refills the tree
         self._allowed_secrets: set[str] = set()  # files the user allowed to go as they are
         self._pending_files: deque[FileEntry] = deque()
@@ -175,7 +128,7 @@ class WorkspacePanel(QWidget):
         self.model.ticksChanged.connect(self._emit_selection)
         # No reference to self: the panel's Python wrapper may already be gone at that point.
         jobs = self._jobs
-        self.destroyed.connect(lambda *_: _cancel_all(jobs))
+        self.destroyed.connect(lambda *_: cancel_all(jobs))
         self._update_buttons()
 
     # -- public API ----------------------------------------------------------------------------
@@ -220,7 +173,7 @@ class WorkspacePanel(QWidget):
         self.skipped_model.clear()
         self.folder_label.setText(str(root))
         self.folder_label.setToolTip(str(root))
-        self._job = _ScanJob(root, self._pool or app_task_pool())
+        self._job = ScanJob(root, self._pool or app_task_pool())
         self._jobs.append(self._job)
         self._drain_timer.start()
         self._show_counts()
@@ -355,7 +308,7 @@ class WorkspacePanel(QWidget):
         self._pending_skipped.clear()
         self.skipped_model.append(entries)
 
-    def _finish(self, job: _ScanJob) -> None:
+    def _finish(self, job: ScanJob) -> None:
         failed = job.error is not None and not job.cancel.is_set()
         self._stop_job()
         self._update_buttons()
