@@ -3,7 +3,8 @@
 `LlamaBackend` wraps one `llama_cpp.Llama` and offers what the engine, the KV fast mode and early
 exit need (tokens, evaluation, logits, sampling, KV sequence operations, state), typed. It is the
 only code that touches `Llama`'s private attributes (`_ctx`, `_model`, `_logits_all`,
-`_batch`): when a llama-cpp-python release renames one, this module is the one to fix.
+`_batch`), with its KV cache half (backend_memory): when a llama-cpp-python release renames one,
+these two modules are the ones to fix.
 `Llama.eval` is still what evaluates a batch, so its bookkeeping (`input_ids`, `n_tokens`) stays
 the one `Llama` keeps; where the cache is edited behind its back (a span cut out, a trial rolled
 back, a rejected draft dropped) this class mirrors the edit in that bookkeeping.
