@@ -74,17 +74,22 @@ def start_server(model: Path, threads: int, log: Path) -> tuple[subprocess.Popen
         stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
+    _wait_ready(process, f"{url}/models", "llama_cpp.server")
+    return process, f"{url}#{model}"
+
+
+def _wait_ready(process: subprocess.Popen[bytes], probe: str, name: str) -> None:
     deadline = time.monotonic() + 180
     with httpx2.Client() as client:
         while time.monotonic() < deadline:
             try:
-                if client.get(f"{url}/models").status_code == 200:
-                    return process, f"{url}#{model}"
+                if client.get(probe).status_code == 200:
+                    return
             except httpx2.TransportError:
                 pass
             time.sleep(0.3)
     process.kill()
-    raise SystemExit("llama_cpp.server did not start")
+    raise SystemExit(f"{name} did not start")
 
 
 def start_llama_server(model: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -94,17 +99,8 @@ def start_llama_server(model: Path, threads: int) -> tuple[subprocess.Popen[byte
          "-c", str(N_CTX), "-t", str(threads), "-tb", str(threads), "--alias", "starter"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.monotonic() + 180
-    with httpx2.Client() as client:
-        while time.monotonic() < deadline:
-            try:
-                if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    return process, f"http://127.0.0.1:{port}/v1#starter"
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit("llama-server did not start")
+    _wait_ready(process, f"http://127.0.0.1:{port}/health", "llama-server")
+    return process, f"http://127.0.0.1:{port}/v1#starter"
 
 
 def bare_client_rate(endpoint: str, prompt: str, tokens: int) -> float:

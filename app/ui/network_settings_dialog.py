@@ -20,11 +20,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -39,8 +37,8 @@ from app.core.models.network import (
     load_network_settings,
     save_network_settings,
 )
-from app.ui import theme
 from app.ui.dialog_geometry import fit_and_centre
+from app.ui.form_parts import error_label, save_cancel_buttons
 
 TRUST_SYSTEM, TRUST_CERTIFI, TRUST_FILE = 0, 1, 2
 
@@ -77,13 +75,8 @@ class NetworkSettingsDialog(QDialog):
         self.show_token = QCheckBox("Show")
         self.offline = QCheckBox("Offline mode: never use the network")
         self.offline.setChecked(self._original.offline)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(f"color: {theme.current().full};")
-        self.error.hide()
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
+        self.error = error_label()
+        self.buttons = save_cancel_buttons()
 
         ca = self._original.ca_bundle
         if ca == SYSTEM_TRUST_STORE:

@@ -47,7 +47,7 @@ from app.core.remote.config import (
 )
 from app.core.remote.endpoint import parse_endpoint
 from app.core.remote.engine import RemoteEngine
-from app.ui import theme
+from app.ui.form_parts import error_label, save_cancel_buttons
 from app.ui.tasks import Task, app_task_pool
 
 TEMPLATE_CHOICES = (("model", "The server's, or the model's GGUF"), ("default", "Generic ChatML"))
@@ -82,14 +82,9 @@ class RemoteEngineDialog(QDialog):
         self.browse = QPushButton("Browse…")
         self.status = QLabel(self._config.checked_result)
         self.status.setWordWrap(True)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(f"color: {theme.current().full};")
-        self.error.hide()
+        self.error = error_label()
         self.test_button = QPushButton("Test connection")
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
+        self.buttons = save_cancel_buttons()
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setText("Save and use")
         self._layout()
         if self._config.endpoint:

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -45,7 +44,7 @@ from app.server.settings import (
     save_server_settings,
     server_api_key,
 )
-from app.ui import theme
+from app.ui.form_parts import error_label, save_cancel_buttons
 
 FIELD_LABELS = {
     "both": "Both fields (reasoning_content and reasoning)",
@@ -96,13 +95,8 @@ class ServerSettingsDialog(QDialog):
         self.note = ""  # for the window's status bar once saved
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(f"color: {theme.current().full};")
-        self.error.hide()
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
+        self.error = error_label()
+        self.buttons = save_cancel_buttons()
         self._layout()
         self.show_key.toggled.connect(self._toggle_key)
         self.generate.clicked.connect(self._generate)
