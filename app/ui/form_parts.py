@@ -1,8 +1,9 @@
-"""Pieces every settings dialog has: the error line under the form, and Save / Cancel."""
+"""Pieces every settings dialog has: the error line under the form, Save / Cancel, and a secret
+field that a Show box reveals."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialogButtonBox, QLabel
+from PySide6.QtWidgets import QCheckBox, QDialogButtonBox, QLabel, QLineEdit
 
 from app.ui import theme
 
@@ -19,4 +20,14 @@ def error_label() -> QLabel:
 def save_cancel_buttons() -> QDialogButtonBox:
     return QDialogButtonBox(
         QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+    )
+
+
+def reveal_with(field: QLineEdit, show: QCheckBox) -> None:
+    """`field` echoes dots, and its text while `show` is checked."""
+    field.setEchoMode(QLineEdit.EchoMode.Password)
+    show.toggled.connect(
+        lambda shown: field.setEchoMode(
+            QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        )
     )

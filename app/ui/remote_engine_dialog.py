@@ -47,7 +47,7 @@ from app.core.remote.config import (
 )
 from app.core.remote.endpoint import parse_endpoint
 from app.core.remote.engine import RemoteEngine
-from app.ui.form_parts import error_label, save_cancel_buttons
+from app.ui.form_parts import error_label, reveal_with, save_cancel_buttons
 from app.ui.tasks import Task, app_task_pool
 
 TEMPLATE_CHOICES = (("model", "The server's, or the model's GGUF"), ("default", "Generic ChatML"))
@@ -65,7 +65,6 @@ class RemoteEngineDialog(QDialog):
         self.endpoint = QLineEdit(self._config.endpoint)
         self.endpoint.setPlaceholderText("https://gpu1.example.com:8000/v1#Qwen3-32B")
         self.api_key = QLineEdit()
-        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
         self.api_key.setPlaceholderText("empty: the server needs none, or the saved key")
         self.show_key = QCheckBox("Show")
         self.n_ctx = QSpinBox()
@@ -89,7 +88,7 @@ class RemoteEngineDialog(QDialog):
         self._layout()
         if self._config.endpoint:
             self.api_key.setPlaceholderText(self._key_hint())
-        self.show_key.toggled.connect(self._toggle_key)
+        reveal_with(self.api_key, self.show_key)
         self.browse.clicked.connect(self._choose_gguf)
         self.test_button.clicked.connect(self.test_connection)
         self.buttons.accepted.connect(self.save)
@@ -214,10 +213,6 @@ class RemoteEngineDialog(QDialog):
             self.status.setText(where)
         self.remoteChosen.emit(config.endpoint)
         self.accept()
-
-    def _toggle_key(self, shown: bool) -> None:
-        mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
-        self.api_key.setEchoMode(mode)
 
     def _choose_gguf(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -13,7 +13,6 @@ Signals:
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -44,7 +43,7 @@ from app.server.settings import (
     save_server_settings,
     server_api_key,
 )
-from app.ui.form_parts import error_label, save_cancel_buttons
+from app.ui.form_parts import error_label, reveal_with, save_cancel_buttons
 
 FIELD_LABELS = {
     "both": "Both fields (reasoning_content and reasoning)",
@@ -68,7 +67,6 @@ class ServerSettingsDialog(QDialog):
         self.network = QCheckBox("Let other machines on the network connect (needs the key)")
         self.network.setChecked(settings.network)
         self.api_key = QLineEdit(server_api_key())
-        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
         self.api_key.setPlaceholderText("none: any program on this machine may connect")
         self.show_key = QCheckBox("Show")
         self.generate = QPushButton("Generate")
@@ -98,7 +96,7 @@ class ServerSettingsDialog(QDialog):
         self.error = error_label()
         self.buttons = save_cancel_buttons()
         self._layout()
-        self.show_key.toggled.connect(self._toggle_key)
+        reveal_with(self.api_key, self.show_key)
         self.generate.clicked.connect(self._generate)
         self.copy.clicked.connect(self._copy)
         self.buttons.accepted.connect(self.save)
@@ -126,8 +124,7 @@ class ServerSettingsDialog(QDialog):
         self.api_key.setMinimumWidth(self.api_key.fontMetrics().horizontalAdvance(text) + 24)
 
     def current_settings(self) -> ServerSettings:
-        return dataclasses.replace(
-            ServerSettings(),
+        return ServerSettings(
             port=self.port.value(),
             network=self.network.isChecked(),
             policy=self.policy.currentText(),
@@ -160,10 +157,6 @@ class ServerSettingsDialog(QDialog):
         if layout is not None:
             layout.activate()
         self.resize(self.width(), max(self.height(), self.sizeHint().height()))
-
-    def _toggle_key(self, shown: bool) -> None:
-        mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
-        self.api_key.setEchoMode(mode)
 
     def _generate(self) -> None:
         self.api_key.setText(new_api_key())
